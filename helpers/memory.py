@@ -9,7 +9,6 @@ on Linux, also by reading the kernel's own high-water mark (``VmHWM``), reset on
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import psutil

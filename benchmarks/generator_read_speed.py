@@ -1,0 +1,86 @@
+"""How fast each way of reading per-sample ``.npy`` files serves samples (issue 2's target).
+
+Measures, on the same files (32x32x32 uint8, page cache warm), in one run:
+  raw       open each file and read its bytes, nothing else: the ceiling
+  article   a faithful port of the article's DataGenerator (np.load per sample, float64)
+  helpers   helpers.DataGenerator
+Each is timed over full passes, several rounds interleaved, and the best round is kept
+(the least disturbed by other work on the machine). Targets: helpers >= 5x article and
+>= 70% of raw.
+
+    python benchmarks/generator_read_speed.py [--n 4000] [--rounds 5] [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from article_generator import ArticleDataGenerator  # noqa: E402
+
+import helpers  # noqa: E402
+
+
+def read_raw(paths: list[str]) -> None:
+    for p in paths:
+        with open(p, "rb") as f:
+            f.read()
+
+
+def serve_all(gen) -> None:
+    for i in range(len(gen)):
+        gen[i]
+
+
+def best_rate(fn, n_samples: int, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return n_samples / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=4096, help="number of sample files")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+
+    data_dir = args.data_dir or helpers.data_root() / f"benchmark-volumes-{args.n}"
+    partition, labels = helpers.make_volume_dataset(data_dir, args.n, n_classes=6, seed=0)
+    ids = partition["train"] + partition["validation"]
+    paths = [os.path.join(data_dir, f"{i}.npy") for i in ids]
+    read_raw(paths)  # warm the page cache
+
+    common = dict(batch_size=args.batch_size, n_classes=6, shuffle=True)
+    article = ArticleDataGenerator(ids, labels, str(data_dir), **common)
+    ours = helpers.DataGenerator(ids, labels, data_dir, seed=0, **common)
+    n_article = len(article) * args.batch_size  # floor: it serves fewer samples
+    rates = {"raw": [], "article": [], "helpers": []}
+    for _ in range(args.rounds):  # interleave, so a busy moment hits all three alike
+        rates["raw"].append(best_rate(lambda: read_raw(paths), len(paths), 1))
+        rates["article"].append(best_rate(lambda: serve_all(article), n_article, 1))
+        rates["helpers"].append(best_rate(lambda: serve_all(ours), len(ids), 1))
+    best = {k: max(v) for k, v in rates.items()}
+
+    print(f"{len(ids)} files of 32x32x32 uint8 in {data_dir}, batch {args.batch_size}, "
+          f"best of {args.rounds} rounds, {os.cpu_count()} CPUs")
+    print(f"{'reader':<10}{'samples/s':>12}{'vs article':>12}{'vs raw':>10}")
+    for name, rate in best.items():
+        print(f"{name:<10}{rate:>12,.0f}{rate / best['article']:>11.1f}x"
+              f"{rate / best['raw']:>9.0%}")
+    speedup, share = best["helpers"] / best["article"], best["helpers"] / best["raw"]
+    print(f"target helpers >= 5x article: {speedup:.1f}x -> {'met' if speedup >= 5 else 'MISSED'}")
+    print(f"target helpers >= 70% of raw: {share:.0%} -> {'met' if share >= 0.7 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
