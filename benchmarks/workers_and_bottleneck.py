@@ -1,0 +1,148 @@
+"""Issue 4's figures: process workers on CPU-bound work, and generator-fed vs in-memory epochs.
+
+1. CPU-bound ``__getitem__`` (a pure-Python loop per sample, ``helpers.throughput.
+   SimulatedWork``): samples/s of 2 process workers against 1 worker, measured as ``fit()``
+   consumes a dataset (``helpers.throughput.probe``). Target on 2 cores: >= 1.6x.
+2. Notebook 05's model (notebook 01's small 3-D CNN) trained one epoch on the volume dataset fed by
+   ``helpers.DataGenerator`` against one epoch on the same samples held in memory as arrays.
+   Target: generator-fed epoch <= 1.15x the in-memory epoch.
+
+Each figure is measured over several rounds, interleaved, and the best round is kept (the
+least disturbed by other work on the machine).
+
+    python benchmarks/workers_and_bottleneck.py [--rounds 3] [--n 1024] [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import helpers  # noqa: E402
+from helpers.throughput import SimulatedWork, probe  # noqa: E402
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches sliced from arrays in memory: a pipeline that costs (almost) nothing."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i: int):
+        s = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[s], self.y[s]
+
+
+def build_volume_model(dim=(32, 32, 32), n_classes: int = 6) -> keras.Model:
+    """Notebook 05's model (notebook 01's small 3-D CNN); keep the two in step."""
+    model = keras.Sequential([
+        keras.Input((*dim, 1)),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv3D(8, 3, activation="relu"),
+        keras.layers.MaxPooling3D(2),
+        keras.layers.Conv3D(16, 3, activation="relu"),
+        keras.layers.MaxPooling3D(2),
+        keras.layers.Conv3D(32, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling3D(),
+        keras.layers.Dense(n_classes, activation="softmax", dtype="float32"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def cpu_bound_speedup(rounds: int) -> tuple[float, float]:
+    """Best samples/s of 1 worker and of 2 process workers over interleaved rounds."""
+    rng = np.random.default_rng(0)
+    x = rng.random((48 * 32, 8), dtype=np.float32)
+    y = rng.random((48 * 32, 1), dtype=np.float32)
+    best = {(1, False): 0.0, (2, True): 0.0}
+    for r in range(rounds):
+        for workers, mp in best:
+            ds = SimulatedWork(ArrayBatches(x, y, 32), python_ops=2000, workers=workers,
+                               use_multiprocessing=mp)
+            rate = probe(ds, batches=40).pipeline_samples_per_s
+            best[(workers, mp)] = max(best[(workers, mp)], rate)
+            print(f"  round {r + 1}: workers={workers}, "
+                  f"{'processes' if mp else 'main thread'}: {rate:,.0f} samples/s")
+    return best[(1, False)], best[(2, True)]
+
+
+class EpochTimes(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self._t
+
+
+def one_epoch(model: keras.Model, **fit_kwargs) -> float:
+    """Wall time of one epoch of ``fit`` (its set-up before the epoch not counted)."""
+    timer = EpochTimes()
+    model.fit(epochs=1, verbose=0, callbacks=[timer], **fit_kwargs)
+    return timer.seconds
+
+
+def generator_vs_memory(data_dir: Path, n: int, rounds: int, batch_size: int,
+                        configs: dict[str, dict]) -> dict[str, float]:
+    """Best epoch time in memory and per DataGenerator configuration, epochs interleaved."""
+    partition, labels = helpers.make_volume_dataset(data_dir, n, n_classes=6, seed=0,
+                                                    progress=False)
+    ids = partition["train"]
+    x = np.stack([np.load(data_dir / f"{i}.npy") for i in ids])[..., None].astype(np.float32)
+    y = keras.utils.to_categorical([labels[i] for i in ids], 6).astype(np.float32)
+    runs = {"in memory": (build_volume_model(), {"x": x, "y": y, "batch_size": batch_size})}
+    for label, kwargs in configs.items():
+        gen = helpers.DataGenerator(ids, labels, data_dir, batch_size=batch_size,
+                                    n_classes=6, seed=0, **kwargs)
+        runs[label] = (build_volume_model(), {"x": gen})
+    best = {}
+    for r in range(rounds + 1):  # round 0 compiles and warms up: not counted
+        for label, (model, fit_kwargs) in runs.items():
+            seconds = one_epoch(model, **fit_kwargs)
+            if r:
+                best[label] = min(best.get(label, float("inf")), seconds)
+                print(f"  round {r}: {label}: {seconds:.2f} s/epoch")
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--n", type=int, default=1000, help="volume samples (80%% train)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPU cores; Keras {keras.__version__} "
+          f"({keras.backend.backend()}); load average {os.getloadavg()[0]:.2f}")
+
+    print("1. CPU-bound __getitem__: 2 process workers vs 1 worker (best of rounds)")
+    one, two = cpu_bound_speedup(args.rounds)
+
+    data_dir = args.data_dir or helpers.data_root() / f"volumes-{args.n}"
+    print(f"2. Notebook 05's model, one epoch, best of rounds ({data_dir})")
+    configs = {"DataGenerator, 1 worker": {},
+               "DataGenerator, 2 threads": {"workers": 2, "max_queue_size": 8}}
+    best = generator_vs_memory(data_dir, args.n, args.rounds, args.batch_size, configs)
+
+    print()
+    print(f"CPU-bound, 2 processes / 1 worker: {two / one:.2f}x (target >= 1.6x)")
+    for label in configs:
+        print(f"{label}: epoch {best[label] / best['in memory']:.3f}x the in-memory epoch "
+              f"({best[label]:.2f} s vs {best['in memory']:.2f} s; target <= 1.15x)")
+    print(f"load average at the end {os.getloadavg()[0]:.2f} (other work skews timings)")
+
+
+if __name__ == "__main__":
+    main()
