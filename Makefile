@@ -36,10 +36,12 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest notebooks
 
+# TQDM_DISABLE: progress bars are for people running the notebook; in committed outputs a
+# widget bar would show on GitHub frozen at 0%.
 outputs: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; \
-		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		TQDM_DISABLE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
 	done
 

@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from article_generator import ArticleDataGenerator  # noqa: E402
-
-import helpers  # noqa: E402
+import helpers
+from helpers.article import ArticleDataGenerator
 
 
 def read_raw(paths: list[str]) -> None:

@@ -7,7 +7,7 @@ adds. Goal: the generator's peak grows by at most 10% from the smallest size to 
 
 Throughput: samples/s of readers alone over the same files (page cache warm), best of
 several interleaved rounds, against the ceiling of reading each per-sample file's bytes:
-the article's generator (``benchmarks/article_generator.py``), ``helpers.DataGenerator``,
+the article's generator (``helpers.article``), ``helpers.DataGenerator``,
 ``helpers.packed.PackedDataGenerator`` (memory-mapped shards) and a ``tf.data`` pipeline.
 
     python benchmarks/memory_and_throughput.py [--sizes 512 1024 2048 4096] [--rounds 5]
@@ -23,8 +23,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 N_CLASSES, DIM, HEADER = 6, (32, 32, 32), 128
 
@@ -84,8 +82,8 @@ def throughput_study(data_dir: Path, packed_dir: Path, rounds: int,
                      batch_size: int) -> dict[str, float]:
     import numpy as np
     import tensorflow as tf
-    from article_generator import ArticleDataGenerator
 
+    from helpers.article import ArticleDataGenerator
     from helpers.generator import DataGenerator
     from helpers.packed import PackedDataGenerator
     from helpers.volumes import load_partition

@@ -10,7 +10,7 @@
 Each figure is measured over several rounds, interleaved, and the best round is kept (the
 least disturbed by other work on the machine).
 
-    python benchmarks/workers_and_bottleneck.py [--rounds 3] [--n 1024] [--data-dir DIR]
+    python benchmarks/workers_and_bottleneck.py [--rounds 6] [--n 1024] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -26,40 +26,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import helpers  # noqa: E402
-from helpers.throughput import SimulatedWork, probe  # noqa: E402
-
-
-class ArrayBatches(keras.utils.PyDataset):
-    """Batches sliced from arrays in memory: a pipeline that costs (almost) nothing."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.x, self.y, self.batch_size = x, y, batch_size
-
-    def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)
-
-    def __getitem__(self, i: int):
-        s = slice(i * self.batch_size, (i + 1) * self.batch_size)
-        return self.x[s], self.y[s]
-
-
-def build_volume_model(dim=(32, 32, 32), n_classes: int = 6) -> keras.Model:
-    """Notebook 05's model (notebook 01's small 3-D CNN); keep the two in step."""
-    model = keras.Sequential([
-        keras.Input((*dim, 1)),
-        keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv3D(8, 3, activation="relu"),
-        keras.layers.MaxPooling3D(2),
-        keras.layers.Conv3D(16, 3, activation="relu"),
-        keras.layers.MaxPooling3D(2),
-        keras.layers.Conv3D(32, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling3D(),
-        keras.layers.Dense(n_classes, activation="softmax", dtype="float32"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
-    return model
+from helpers.models import volume_cnn  # noqa: E402
+from helpers.throughput import InMemoryBatches, SimulatedWork, probe  # noqa: E402
 
 
 def cpu_bound_speedup(rounds: int) -> tuple[float, float]:
@@ -70,9 +38,9 @@ def cpu_bound_speedup(rounds: int) -> tuple[float, float]:
     best = {(1, False): 0.0, (2, True): 0.0}
     for r in range(rounds):
         for workers, mp in best:
-            ds = SimulatedWork(ArrayBatches(x, y, 32), python_ops=2000, workers=workers,
+            ds = SimulatedWork(InMemoryBatches(x, y, 32), python_ops=20_000, workers=workers,
                                use_multiprocessing=mp)
-            rate = probe(ds, batches=40).pipeline_samples_per_s
+            rate = probe(ds, batches=60).pipeline_samples_per_s
             best[(workers, mp)] = max(best[(workers, mp)], rate)
             print(f"  round {r + 1}: workers={workers}, "
                   f"{'processes' if mp else 'main thread'}: {rate:,.0f} samples/s")
@@ -102,11 +70,11 @@ def generator_vs_memory(data_dir: Path, n: int, rounds: int, batch_size: int,
     ids = partition["train"]
     x = np.stack([np.load(data_dir / f"{i}.npy") for i in ids])[..., None].astype(np.float32)
     y = keras.utils.to_categorical([labels[i] for i in ids], 6).astype(np.float32)
-    runs = {"in memory": (build_volume_model(), {"x": x, "y": y, "batch_size": batch_size})}
+    runs = {"in memory": (volume_cnn(), {"x": x, "y": y, "batch_size": batch_size})}
     for label, kwargs in configs.items():
         gen = helpers.DataGenerator(ids, labels, data_dir, batch_size=batch_size,
                                     n_classes=6, seed=0, **kwargs)
-        runs[label] = (build_volume_model(), {"x": gen})
+        runs[label] = (volume_cnn(), {"x": gen})
     best = {}
     for r in range(rounds + 1):  # round 0 compiles and warms up: not counted
         for label, (model, fit_kwargs) in runs.items():
@@ -119,7 +87,7 @@ def generator_vs_memory(data_dir: Path, n: int, rounds: int, batch_size: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--n", type=int, default=1000, help="volume samples (80%% train)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--data-dir", type=Path, default=None)

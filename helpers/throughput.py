@@ -33,6 +33,7 @@ import keras
 import numpy as np
 
 __all__ = [
+    "InMemoryBatches",
     "SimulatedWork",
     "ThroughputResult",
     "fit_batches",
@@ -396,6 +397,30 @@ def plot_ratios(results: Sequence[ThroughputResult], ax=None, title: str | None 
 # --------------------------------------------------------------------------------------
 # A workload of known kind, for experiments with workers
 # --------------------------------------------------------------------------------------
+
+class InMemoryBatches(keras.utils.PyDataset):
+    """Batches sliced from arrays already in memory: a pipeline that costs (almost) nothing.
+
+    The reference point for probes, and a light inner dataset for ``SimulatedWork`` (its
+    small batches cost little to send back from a worker process).
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if len(x) != len(y) or batch_size < 1:
+            raise ValueError(f"need len(x) == len(y) and batch_size >= 1, got {len(x)}, "
+                             f"{len(y)}, {batch_size}")
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[rows], self.y[rows]
+
 
 class SimulatedWork(keras.utils.PyDataset):
     """Serves the batches of ``inner`` after a known extra cost per sample.

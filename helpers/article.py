@@ -1,11 +1,12 @@
-"""A faithful Keras 3 port of the source article's ``DataGenerator``, kept for comparison.
+"""The source article's ``DataGenerator``, ported faithfully to Keras 3: a baseline to measure.
 
 Same logic as the article (https://stanford.edu/~shervine/blog/keras-how-to-generate-data-on-the-fly):
 ``np.empty`` float64 batch buffer, one ``np.load`` per sample, ``floor`` length,
 ``to_categorical`` labels, global ``np.random.shuffle``. Two changes only, both needed to
 run at all: ``super().__init__()`` (Keras 3) and a ``data_dir`` argument instead of the
 hard-coded ``'data/'``. Files of shape ``dim`` get their channel axis with ``reshape``.
-Do not use this class: it exists so benchmarks and notebooks can measure the difference.
+Do not train with this class (it drops samples and doubles memory): it lives here, in a
+module, so benchmarks and notebooks measure against the same baseline, in worker processes too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 
 
 class ArticleDataGenerator(keras.utils.PyDataset):
+    """The article's class; ``data_dir`` replaces its hard-coded ``'data/'``."""
+
     def __init__(self, list_IDs, labels, data_dir, batch_size=32, dim=(32, 32, 32),
                  n_channels=1, n_classes=10, shuffle=True, **kwargs):
         super().__init__(**kwargs)
