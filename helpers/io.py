@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+from tqdm.auto import tqdm
 
 
 @contextlib.contextmanager
@@ -46,3 +47,14 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path``, whole or not at all."""
     with atomic_write(path, "w") as f:
         f.write(text)
+
+
+def progress_bar(iterable=None, enabled: bool = True, **kwargs) -> tqdm:
+    """A ``tqdm.auto`` bar (a widget in Jupyter, text elsewhere), or none if not ``enabled``.
+
+    ``disable`` is passed only to switch the bar off, so the ``TQDM_DISABLE=1`` environment
+    variable (set by ``make outputs``) can still switch off the bars that are enabled.
+    """
+    if not enabled:
+        kwargs["disable"] = True
+    return tqdm(iterable, **kwargs)

@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .generator import DataGenerator, NpyHeaderCache
-from .io import save_npy_atomic
+from .io import progress_bar, save_npy_atomic
 
 INDEX = "packed.json"
 """Name of the index file of a packed folder; its presence marks a complete pack."""
@@ -124,9 +123,8 @@ class PackedDataGenerator(DataGenerator):
         return array
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_maps"] = {}  # memory maps are re-opened by the process that unpickles
-        return state
+        # memory maps are re-opened by the process that unpickles
+        return self.__dict__ | {"_maps": {}}
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= index < len(self):
@@ -210,7 +208,8 @@ def _write_shards(src_dir: Path, out: Path, ids: list[str], shard_size: int,
     headers = NpyHeaderCache()
     shards, index = [], {}
     first = None
-    bar = tqdm(total=len(ids), desc=f"packing {src_dir.name}", unit="file", disable=not progress)
+    bar = progress_bar(total=len(ids), desc=f"packing {src_dir.name}", unit="file",
+                       enabled=progress)
     for start in range(0, len(ids), shard_size):
         chunk = ids[start:start + shard_size]
         block = None

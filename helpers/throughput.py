@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 import keras
 import numpy as np
 
+from .io import progress_bar
+
 __all__ = [
     "InMemoryBatches",
     "SimulatedWork",
@@ -329,11 +331,10 @@ def sweep_workers(
     The dataset itself is not modified: each run uses a shallow copy with ``workers`` and
     ``use_multiprocessing`` set (the ``max_queue_size`` is the dataset's).
     """
-    from tqdm.auto import tqdm
 
     grid = [(w, mp) for mp in use_multiprocessing for w in workers]
     results = []
-    for w, mp in tqdm(grid, desc=label or "sweep", disable=not progress, leave=False):
+    for w, mp in progress_bar(grid, progress, desc=label or "sweep", leave=False):
         trial = copy.copy(dataset)
         trial.workers, trial.use_multiprocessing = int(w), bool(mp)
         results.append(probe(trial, label=label, **probe_kwargs))

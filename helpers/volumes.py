@@ -12,9 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .io import save_npy_atomic, write_text_atomic
+from .io import progress_bar, save_npy_atomic, write_text_atomic
 from .partition import stratified_split
 
 MANIFEST = "dataset.json"
@@ -145,7 +144,7 @@ def make_volume_dataset(
 
     todo = [(i, id_) for i, id_ in enumerate(ids, start=1)
             if not (data_dir / f"{id_}.npy").exists()]
-    for i, id_ in tqdm(todo, desc=f"writing {data_dir.name}", unit="file", disable=not progress):
+    for i, id_ in progress_bar(todo, progress, desc=f"writing {data_dir.name}", unit="file"):
         volume = make_volume(labels[id_], dim, n_channels, np.random.default_rng([seed, 1, i]))
         save_npy_atomic(data_dir / f"{id_}.npy", volume)
 

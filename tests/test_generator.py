@@ -263,3 +263,4 @@ def test_fit_serves_every_sample_exactly_once_per_epoch(volumes, workers):
     for served in epochs:
         assert sorted(served) == sorted(partition["train"])
     assert epochs[0] != epochs[1]
+
