@@ -52,9 +52,10 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def progress_bar(iterable=None, enabled: bool = True, **kwargs) -> tqdm:
     """A ``tqdm.auto`` bar (a widget in Jupyter, text elsewhere), or none if not ``enabled``.
 
-    ``disable`` is passed only to switch the bar off, so the ``TQDM_DISABLE=1`` environment
-    variable (set by ``make outputs``) can still switch off the bars that are enabled.
+    A non-empty ``TQDM_DISABLE`` environment variable also switches bars off: ``make
+    outputs`` sets it, so committed notebooks hold no widget that GitHub shows frozen at 0%.
+    (tqdm reads that variable too, but its Jupyter bar ignores it.)
     """
-    if not enabled:
+    if not enabled or os.environ.get("TQDM_DISABLE"):
         kwargs["disable"] = True
     return tqdm(iterable, **kwargs)
