@@ -15,31 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
 import helpers
 from helpers.article import ArticleDataGenerator
-
-
-def read_raw(paths: list[str]) -> None:
-    for p in paths:
-        with open(p, "rb") as f:
-            f.read()
-
-
-def serve_all(gen) -> None:
-    for i in range(len(gen)):
-        gen[i]
-
-
-def best_rate(fn, n_samples: int, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return n_samples / best
+from helpers.study import best_rates, read_files, serve_all
 
 
 def main() -> None:
@@ -54,18 +34,17 @@ def main() -> None:
     partition, labels = helpers.make_volume_dataset(data_dir, args.n, n_classes=6, seed=0)
     ids = partition["train"] + partition["validation"]
     paths = [os.path.join(data_dir, f"{i}.npy") for i in ids]
-    read_raw(paths)  # warm the page cache
+    read_files(paths)  # warm the page cache
 
     common = dict(batch_size=args.batch_size, n_classes=6, shuffle=True)
     article = ArticleDataGenerator(ids, labels, str(data_dir), **common)
     ours = helpers.DataGenerator(ids, labels, data_dir, seed=0, **common)
     n_article = len(article) * args.batch_size  # floor: it serves fewer samples
-    rates = {"raw": [], "article": [], "helpers": []}
-    for _ in range(args.rounds):  # interleave, so a busy moment hits all three alike
-        rates["raw"].append(best_rate(lambda: read_raw(paths), len(paths), 1))
-        rates["article"].append(best_rate(lambda: serve_all(article), n_article, 1))
-        rates["helpers"].append(best_rate(lambda: serve_all(ours), len(ids), 1))
-    best = {k: max(v) for k, v in rates.items()}
+    best = best_rates({  # rounds interleaved, so a busy moment hits all three alike
+        "raw": (lambda: read_files(paths), len(paths)),
+        "article": (lambda: serve_all(article), n_article),
+        "helpers": (lambda: serve_all(ours), len(ids)),
+    }, args.rounds)
 
     print(f"{len(ids)} files of 32x32x32 uint8 in {data_dir}, batch {args.batch_size}, "
           f"best of {args.rounds} rounds, {os.cpu_count()} CPUs")
