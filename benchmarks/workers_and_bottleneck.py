@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,6 +26,7 @@ import numpy as np  # noqa: E402
 
 import helpers  # noqa: E402
 from helpers.models import volume_cnn  # noqa: E402
+from helpers.study import best_epoch_seconds  # noqa: E402
 from helpers.throughput import InMemoryBatches, SimulatedWork, probe  # noqa: E402
 
 
@@ -47,21 +47,6 @@ def cpu_bound_speedup(rounds: int) -> tuple[float, float]:
     return best[(1, False)], best[(2, True)]
 
 
-class EpochTimes(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds = time.perf_counter() - self._t
-
-
-def one_epoch(model: keras.Model, **fit_kwargs) -> float:
-    """Wall time of one epoch of ``fit`` (its set-up before the epoch not counted)."""
-    timer = EpochTimes()
-    model.fit(epochs=1, verbose=0, callbacks=[timer], **fit_kwargs)
-    return timer.seconds
-
-
 def generator_vs_memory(data_dir: Path, n: int, rounds: int, batch_size: int,
                         configs: dict[str, dict]) -> dict[str, float]:
     """Best epoch time in memory and per DataGenerator configuration, epochs interleaved."""
@@ -75,14 +60,7 @@ def generator_vs_memory(data_dir: Path, n: int, rounds: int, batch_size: int,
         gen = helpers.DataGenerator(ids, labels, data_dir, batch_size=batch_size,
                                     n_classes=6, seed=0, **kwargs)
         runs[label] = (volume_cnn(), {"x": gen})
-    best = {}
-    for r in range(rounds + 1):  # round 0 compiles and warms up: not counted
-        for label, (model, fit_kwargs) in runs.items():
-            seconds = one_epoch(model, **fit_kwargs)
-            if r:
-                best[label] = min(best.get(label, float("inf")), seconds)
-                print(f"  round {r}: {label}: {seconds:.2f} s/epoch")
-    return best
+    return best_epoch_seconds(runs, rounds)
 
 
 def main() -> None:

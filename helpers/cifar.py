@@ -37,6 +37,7 @@ import numpy as np
 
 from .archive import check_md5, download_verified, extract_tar_checked
 from .course import data_root
+from .generator import epoch_order, resolve_seed
 from .io import atomic_write, save_npy_atomic
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -486,9 +487,9 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.augment = augment
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+        self.seed = resolve_seed(seed)
         self.epoch = 0
-        self.indexes = self._order(self.epoch)
+        self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
         self._images: np.ndarray | None = None
 
     @property
@@ -510,18 +511,13 @@ class CIFAR10Sequence(keras.utils.PyDataset):
     def num_samples(self) -> int:
         return len(self.labels)
 
-    def _order(self, epoch: int) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.num_samples)
-        return np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)
-
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
 
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
         self.epoch += 1
-        self.indexes = self._order(self.epoch)
+        self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
 
     def batch_rows(self, index: int) -> np.ndarray:
         """The sample numbers (rows of the cache) batch ``index`` holds this epoch, sorted."""
@@ -536,8 +532,7 @@ class CIFAR10Sequence(keras.utils.PyDataset):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             images = random_flip_and_crop(images, rng)
         X = images.astype(np.float32) / np.float32(255)
-        y = np.zeros((len(rows), NUM_CLASSES), dtype=np.float32)
-        y[np.arange(len(rows)), self.labels[rows]] = 1.0
+        y = keras.utils.to_categorical(self.labels[rows], NUM_CLASSES).astype(np.float32)
         return X, y
 
 

@@ -79,6 +79,22 @@ class NpyHeaderCache:
         return dtype, shape, fortran, offset
 
 
+def resolve_seed(seed: int | None) -> int:
+    """``seed`` itself, or a fresh random one: either way a plain int every copy can share."""
+    return int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+
+
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """The sample order of ``epoch``: a permutation of ``range(n)`` drawn from ``(seed, epoch)``.
+
+    A pure function of its arguments, so every worker process computes the same order, a
+    re-run with the same seed repeats it, and consecutive epochs differ.
+    """
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
 class DataGenerator(keras.utils.PyDataset):
     """Serves ``(X, y)`` batches read on the fly from ``<data_dir>/<ID>.npy``.
 
@@ -131,13 +147,12 @@ class DataGenerator(keras.utils.PyDataset):
                 f"{len(self.list_IDs)} samples with batch_size={batch_size} and "
                 "drop_remainder=True give zero batches: nothing would be trained on")
         self._check_files()
-        self._paths = [os.fsencode(self.data_dir / f"{i}.npy") for i in self.list_IDs]
         self._headers = NpyHeaderCache()
         # (header bytes, file size, dtype) of the first well-formed file read
         self._layout: tuple[bytes, int, np.dtype] | None = None
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+        self.seed = resolve_seed(seed)
         self.epoch = 0
-        self.indexes = self._order(self.epoch)
+        self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
 
     def _label_array(self, labels: Mapping[str, int]) -> np.ndarray:
         out = np.empty(len(self.list_IDs), dtype=np.int64)
@@ -159,11 +174,7 @@ class DataGenerator(keras.utils.PyDataset):
             if f"{id_}.npy" not in present:
                 raise FileNotFoundError(
                     f"sample {id_!r}: no file at {self.data_dir / (id_ + '.npy')}")
-
-    def _order(self, epoch: int) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(len(self.list_IDs))
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.list_IDs))
+        self._paths = [os.fsencode(self.data_dir / f"{i}.npy") for i in self.list_IDs]
 
     def __len__(self) -> int:
         n = len(self.list_IDs) / self.batch_size
@@ -172,7 +183,7 @@ class DataGenerator(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
         self.epoch += 1
-        self.indexes = self._order(self.epoch)
+        self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
 
     def batch_ids(self, index: int) -> list[str]:
         """The IDs that batch ``index`` of the current epoch holds, in order."""
@@ -185,10 +196,8 @@ class DataGenerator(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range for {len(self)} batches")
         rows = self.indexes[index * self.batch_size:(index + 1) * self.batch_size]
-        X = self._read_batch(rows)
-        y = np.zeros((len(rows), self.n_classes), dtype=np.float32)
-        y[np.arange(len(rows)), self._labels[rows]] = 1.0
-        return X, y
+        y = keras.utils.to_categorical(self._labels[rows], self.n_classes).astype(np.float32)
+        return self._read_batch(rows), y
 
     def _read_batch(self, rows: np.ndarray) -> np.ndarray:
         """Read the samples ``rows`` into one float32 batch.

@@ -72,10 +72,11 @@ class PackedDataGenerator(DataGenerator):
 
     Same arguments, same batches, same errors as ``DataGenerator`` (it inherits the label
     checks, the ``(seed, epoch)`` order, ``len()``, ``batch_ids`` and ``on_epoch_end``);
-    only ``data_dir`` differs: a packed folder. An ID missing from the index raises
-    KeyError naming it; a missing, truncated or wrongly shaped shard raises an error naming
-    the shard's path, when the generator is built. Shards are memory-mapped on first use in
-    each process; pickling (for process workers) carries the index, never the data.
+    only ``data_dir`` differs (a packed folder), and how a batch is read. An ID missing from
+    the index raises KeyError naming it; a missing, truncated or wrongly shaped shard raises
+    an error naming the shard's path, when the generator is built. Shards are memory-mapped
+    on first use in each process; pickling (for process workers) carries the index, never
+    the data.
     """
 
     def _check_files(self) -> None:
@@ -126,10 +127,8 @@ class PackedDataGenerator(DataGenerator):
         # memory maps are re-opened by the process that unpickles
         return self.__dict__ | {"_maps": {}}
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
-        rows = self.indexes[index * self.batch_size:(index + 1) * self.batch_size]
+    def _read_batch(self, rows: np.ndarray) -> np.ndarray:
+        """Gather the samples ``rows`` from the shards into one float32 batch."""
         X = np.empty((len(rows), *self.dim, self.n_channels), dtype=np.float32)
         shards, shard_rows = self._shard_of[rows], self._row_of[rows]
         # Sort by (shard, row): each shard is read front to back, then rows go back in place.
@@ -137,9 +136,7 @@ class PackedDataGenerator(DataGenerator):
         for s in np.unique(shards):
             where = order[shards[order] == s]
             X[where] = self._shard(int(s))[shard_rows[where]]
-        y = np.zeros((len(rows), self.n_classes), dtype=np.float32)
-        y[np.arange(len(rows)), self._labels[rows]] = 1.0
-        return X, y
+        return X
 
 
 def _sample_ids(src_dir: Path) -> list[str]:

@@ -3,9 +3,10 @@
 Memory: ``memory_study`` trains one epoch from in-memory float32 arrays, or from
 ``DataGenerator``, each in a fresh Python process (``python -m helpers.study MODE N DIR``)
 so memory held by earlier work cannot hide what a run adds, and returns the peak resident
-memory of each. Throughput: ``best_rates`` times readers over full passes, rounds
-interleaved so a busy moment of the machine hits every reader alike, and keeps each one's
-best. ``volume_tf_data`` is notebook 06's ``tf.data`` reader of per-sample ``.npy`` files.
+memory of each. Throughput: ``best_rates`` times readers over full passes, and
+``best_epoch_seconds`` times ``fit()`` epochs; both interleave their rounds so a busy moment
+of the machine hits every contender alike, and keep each one's best. ``volume_tf_data`` is
+notebook 06's ``tf.data`` reader of per-sample ``.npy`` files.
 """
 
 from __future__ import annotations
@@ -109,6 +110,31 @@ def best_rates(readers: dict[str, tuple[Callable[[], object], int]],
             start = time.perf_counter()
             one_pass()
             best[name] = max(best[name], n / (time.perf_counter() - start))
+    return best
+
+
+def best_epoch_seconds(runs: dict[str, tuple], rounds: int = 3) -> dict[str, float]:
+    """Fastest ``fit()`` epoch, in seconds, of each run ``name: (compiled model, fit kwargs)``.
+
+    Every round trains each model one epoch in turn; a first round, which traces and
+    compiles, is not counted, nor the set-up ``fit()`` does before an epoch starts.
+    """
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.start
+
+    best: dict[str, float] = {}
+    for r in range(rounds + 1):
+        for name, (model, fit_kwargs) in runs.items():
+            timer = EpochTimer()
+            model.fit(epochs=1, verbose=0, callbacks=[timer], **fit_kwargs)
+            if r:
+                best[name] = min(best.get(name, float("inf")), timer.seconds)
     return best
 
 

@@ -69,3 +69,20 @@ def test_memory_runs_in_this_process_and_in_fresh_ones(volumes):
     peaks = memory_study([10, 20], data_dir)
     assert set(peaks) == {(m, n) for m in ("arrays", "generator") for n in (10, 20)}
     assert all(p > 50 for p in peaks.values())
+
+
+def test_best_epoch_seconds_times_each_run_after_a_warm_up_round():
+    import keras
+
+    from helpers.study import best_epoch_seconds
+
+    def tiny():
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    x, y = np.zeros((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    runs = {"a": (tiny(), dict(x=x, y=y, batch_size=4)), "b": (tiny(), dict(x=x, y=y))}
+    best = best_epoch_seconds(runs, rounds=2)
+    assert set(best) == {"a", "b"} and all(0 < s < 60 for s in best.values())
+    assert int(runs["a"][0].optimizer.iterations.numpy()) == 3 * 2  # 3 epochs of 2 steps
