@@ -28,7 +28,7 @@ lab: $(STAMP)
 test: lint unit notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check helpers tests benchmarks notebooks
+	$(BIN)/ruff check helpers tests benchmarks notebooks tools
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests

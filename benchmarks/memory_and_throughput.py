@@ -2,13 +2,13 @@
 
 Memory: peak resident memory (RSS) of one training epoch from in-memory float32 arrays vs.
 from ``helpers.DataGenerator``, for datasets of growing size, each run in a fresh process
-(``helpers.study.memory_study``) so earlier allocations cannot hide what a run adds.
+(``helpers.memory_study``) so earlier allocations cannot hide what a run adds.
 Goal: the generator's peak grows by at most 10% from the smallest size to the largest.
 
 Throughput: samples/s of readers alone over the same files (page cache warm), best of
 several interleaved rounds, against the ceiling of reading each per-sample file's bytes:
 the article's generator (``helpers.article``), ``helpers.DataGenerator``,
-``helpers.packed.PackedDataGenerator`` (memory-mapped shards) and a ``tf.data`` pipeline.
+``helpers.PackedDataGenerator`` (memory-mapped shards) and a ``tf.data`` pipeline.
 
     python benchmarks/memory_and_throughput.py [--sizes 512 1024 2048 4096] [--rounds 5]
 """
@@ -19,24 +19,34 @@ import argparse
 import os
 from pathlib import Path
 
-import helpers
-from helpers.article import ArticleDataGenerator
-from helpers.memory import MB
-from helpers.packed import PackedDataGenerator, pack_volume_dataset
-from helpers.study import best_rates, memory_study, read_files, serve_all, volume_tf_data
+from helpers import (
+    MB,
+    ArticleDataGenerator,
+    DataGenerator,
+    PackedDataGenerator,
+    best_rates,
+    data_root,
+    load_partition,
+    make_volume_dataset,
+    memory_study,
+    pack_volume_dataset,
+    read_files,
+    serve_all,
+    volume_tf_data,
+)
 
 N_CLASSES = 6
 
 
 def throughput_study(data_dir: Path, packed_dir: Path, rounds: int,
                      batch_size: int) -> dict[str, float]:
-    partition, labels = helpers.load_partition(data_dir)
+    partition, labels = load_partition(data_dir)
     ids = partition["train"] + partition["validation"]
     paths = [os.path.join(data_dir, f"{i}.npy") for i in ids]
     tf_data = volume_tf_data(paths, [labels[i] for i in ids], batch_size, n_classes=N_CLASSES)
     common = dict(batch_size=batch_size, n_classes=N_CLASSES)
     article = ArticleDataGenerator(ids, labels, str(data_dir), **common)
-    per_file = helpers.DataGenerator(ids, labels, data_dir, seed=0, **common)
+    per_file = DataGenerator(ids, labels, data_dir, seed=0, **common)
     packed = PackedDataGenerator(ids, labels, packed_dir, seed=0, **common)
     return best_rates({
         "ceiling (read files)": (lambda: read_files(paths), len(ids)),
@@ -57,8 +67,8 @@ def main() -> None:
 
     sizes = sorted(args.sizes)
     n = sizes[-1]
-    data_dir = args.data_dir or helpers.data_root() / f"benchmark-volumes-{n}"
-    helpers.make_volume_dataset(data_dir, n, n_classes=N_CLASSES, seed=0)
+    data_dir = args.data_dir or data_root() / f"benchmark-volumes-{n}"
+    make_volume_dataset(data_dir, n, n_classes=N_CLASSES, seed=0)
     packed_dir = pack_volume_dataset(data_dir, data_dir.with_name(data_dir.name + "-packed"))
 
     peaks = memory_study(sizes, data_dir)

@@ -1,6 +1,6 @@
-"""Issue 4's figures: process workers on CPU-bound work, and generator-fed vs in-memory epochs.
+"""Process workers on CPU-bound work, and generator-fed vs in-memory epochs (targets below).
 
-1. CPU-bound ``__getitem__`` (a pure-Python loop per sample, ``helpers.throughput.
+1. CPU-bound ``__getitem__`` (a pure-Python loop per sample, ``helpers.workloads.
    SimulatedWork``): samples/s of 2 process workers against 1 worker, measured as ``fit()``
    consumes a dataset (``helpers.throughput.probe``). Target on 2 cores: >= 1.6x.
 2. Notebook 05's model (notebook 01's small 3-D CNN) trained one epoch on the volume dataset fed by
@@ -24,10 +24,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import helpers  # noqa: E402
-from helpers.models import volume_cnn  # noqa: E402
-from helpers.study import best_epoch_seconds  # noqa: E402
-from helpers.throughput import InMemoryBatches, SimulatedWork, probe  # noqa: E402
+from helpers import (  # noqa: E402
+    DataGenerator,
+    InMemoryBatches,
+    SimulatedWork,
+    best_epoch_seconds,
+    data_root,
+    make_volume_dataset,
+    probe,
+    volume_cnn,
+)
 
 
 def cpu_bound_speedup(rounds: int) -> tuple[float, float]:
@@ -50,14 +56,14 @@ def cpu_bound_speedup(rounds: int) -> tuple[float, float]:
 def generator_vs_memory(data_dir: Path, n: int, rounds: int, batch_size: int,
                         configs: dict[str, dict]) -> dict[str, float]:
     """Best epoch time in memory and per DataGenerator configuration, epochs interleaved."""
-    partition, labels = helpers.make_volume_dataset(data_dir, n, n_classes=6, seed=0,
+    partition, labels = make_volume_dataset(data_dir, n, n_classes=6, seed=0,
                                                     progress=False)
     ids = partition["train"]
     x = np.stack([np.load(data_dir / f"{i}.npy") for i in ids])[..., None].astype(np.float32)
     y = keras.utils.to_categorical([labels[i] for i in ids], 6).astype(np.float32)
     runs = {"in memory": (volume_cnn(), {"x": x, "y": y, "batch_size": batch_size})}
     for label, kwargs in configs.items():
-        gen = helpers.DataGenerator(ids, labels, data_dir, batch_size=batch_size,
+        gen = DataGenerator(ids, labels, data_dir, batch_size=batch_size,
                                     n_classes=6, seed=0, **kwargs)
         runs[label] = (volume_cnn(), {"x": gen})
     return best_epoch_seconds(runs, rounds)
@@ -76,7 +82,7 @@ def main() -> None:
     print("1. CPU-bound __getitem__: 2 process workers vs 1 worker (best of rounds)")
     one, two = cpu_bound_speedup(args.rounds)
 
-    data_dir = args.data_dir or helpers.data_root() / f"volumes-{args.n}"
+    data_dir = args.data_dir or data_root() / f"volumes-{args.n}"
     print(f"2. Notebook 05's model, one epoch, best of rounds ({data_dir})")
     configs = {"DataGenerator, 1 worker": {},
                "DataGenerator, 2 threads": {"workers": 2, "max_queue_size": 8}}

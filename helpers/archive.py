@@ -5,29 +5,31 @@ An archive from the internet can be cut short, altered, or built to harm: a memb
 symbolic link member lets the members after it write through the link. So:
 
 - ``download_verified`` fetches with ``keras.utils.get_file`` (progress bar included) into a
-  fresh temporary folder and moves the file to its final name only once its checksum
-  matches: a broken download never sits under the real name.
+  temporary name and gives the file its final name only once its checksum matches: a
+  broken download never sits under the real name.
 - ``extract_tar_checked`` verifies the checksum *before* reading a single member, refuses
   (with an error naming the member) anything that is not a plain file or folder inside the
   expected top folder, unpacks into a temporary folder, and renames that folder into place
   only when everything went well.
+
+Both write through ``helpers.atomic``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
-import os
 import posixpath
-import shutil
 import tarfile
-import tempfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 import keras
+
+from .atomic import atomic_folder, atomic_path
+
+__all__ = ["check_md5", "download_verified", "extract_tar_checked", "md5_of"]
 
 
 def md5_of(path: str | Path, chunk_size: int = 1 << 20) -> str:
@@ -51,27 +53,21 @@ def check_md5(path: str | Path, md5: str) -> None:
 def download_verified(url: str, target: str | Path, md5: str) -> Path:
     """Download ``url`` to ``target``, whole and verified or not at all.
 
-    The download goes to a new temporary folder next to ``target`` through
+    The download goes to a temporary name next to ``target`` (``helpers.atomic``) through
     ``keras.utils.get_file`` (which shows a progress bar and checks the MD5); only a file
-    whose checksum matches is renamed to ``target``. On any failure the temporary folder
+    whose checksum matches is renamed to ``target``. On any failure the temporary file
     is removed and ``target`` is left as it was.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".download",
-                                    dir=target.parent))
-    try:
-        try:
-            fetched = keras.utils.get_file(
-                fname=target.name, origin=url, file_hash=md5, hash_algorithm="md5",
-                cache_dir=str(tmp_dir), cache_subdir=str(tmp_dir))
+    with atomic_path(target) as tmp:
+        try:  # get_file writes <cache_subdir>/<fname>, i.e. the temporary path itself
+            keras.utils.get_file(
+                fname=tmp.name, origin=url, file_hash=md5, hash_algorithm="md5",
+                cache_dir=str(tmp.parent), cache_subdir=str(tmp.parent))
         except ValueError as e:  # get_file's checksum failure
             raise ValueError(f"{url}: the downloaded file's MD5 checksum is not {md5}: "
                              f"incomplete or altered; it was discarded ({e})") from e
-        check_md5(fetched, md5)  # get_file checks too; this makes the guarantee local
-        os.replace(fetched, target)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        check_md5(tmp, md5)  # get_file checks too; this makes the guarantee local
     return target
 
 
@@ -121,25 +117,22 @@ def extract_tar_checked(
         raise FileExistsError(f"{final} already exists; remove it to unpack {archive} again")
     if md5 is not None:
         check_md5(archive, md5)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{top}.", suffix=".part", dir=data_dir))
     # filter="data" (Python 3.12, backported to 3.10.12/3.11.4) is a second line of defence.
     extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-    try:
+    with atomic_folder(final) as tmp:
         try:
             with tarfile.open(archive, "r:gz") as tar:
                 for member in tar:
-                    _checked_name(member, top, archive)
-                    tar.extract(member, tmp_dir, **extra)
+                    name = _checked_name(member, top, archive)
+                    if name == top:
+                        continue
+                    member.name = name[len(top) + 1:]  # unpacked into the folder ``top``
+                    tar.extract(member, tmp, **extra)
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
             raise ValueError(f"{archive}: damaged or truncated archive ({e}); "
                              "nothing was unpacked") from e
-        missing = [n for n in required if not (tmp_dir / top / n).is_file()]
+        missing = [n for n in required if not (tmp / n).is_file()]
         if missing:
             raise ValueError(f"{archive}: the folder {top!r} lacks {missing}; nothing was "
                              "unpacked")
-        os.rename(tmp_dir / top, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp_dir)
     return final

@@ -14,6 +14,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+__all__ = ["ArticleDataGenerator"]
+
 
 class ArticleDataGenerator(keras.utils.PyDataset):
     """The article's class; ``data_dir`` replaces its hard-coded ``'data/'``."""

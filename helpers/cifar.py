@@ -1,48 +1,41 @@
-"""CIFAR-10 from its official archive, served batch by batch without holding it in memory.
+"""CIFAR-10 served batch by batch from its official files, without holding it in memory.
 
-The pieces, in the order a notebook uses them:
+The pieces, in the order ``CIFAR10Sequence`` uses them:
 
-- ``get_cifar10()``: the one call notebooks make. Real CIFAR-10 when it is on disk or can be
-  downloaded, else an offline stand-in in the same format; it says plainly which.
-- ``download_cifar10`` / ``extract_cifar10``: the official ``cifar-10-python.tar.gz``,
-  MD5-verified before anything is unpacked, unpacked with every member checked.
-- ``read_cifar10_batch`` / ``read_cifar10_label_names``: the Python-2 pickle batches, read
-  with an unpickler that builds numpy arrays and nothing else (a pickle can run code).
-- ``write_cifar10_like``: a learnable synthetic stand-in in exactly the real layout.
-- ``CIFAR10Sequence``: a ``keras.utils.PyDataset`` over a one-time uint8 cache
-  (``<folder>/cache/<split>_images.npy``) that it memory-maps, so constructing it and
-  serving batches does not load the 50,000 training images into RAM.
+- ``read_cifar10_batch`` / ``read_cifar10_label_names``: the Python-2 pickle batches of
+  ``cifar-10-batches-py``, read with an unpickler that builds numpy arrays and nothing else
+  (a pickle can run code).
+- ``build_cifar10_cache``: a one-time uint8 cache (``<folder>/cache/<split>_images.npy``).
+- ``CIFAR10Sequence``: a ``keras.utils.PyDataset`` that memory-maps that cache, so
+  constructing it and serving batches does not load the 50,000 training images into RAM;
+  ``random_flip_and_crop`` is its optional augmentation.
 
-Folders: ``data_dir`` arguments name the ``cifar-10-batches-py`` folder itself (the one
-``download_cifar10`` and ``get_cifar10`` return); its parent is accepted too.
+Getting the files is another job: ``helpers.cifar_download`` (the official archive, or an
+offline stand-in written by ``helpers.cifar_standin``). ``data_dir`` arguments name the
+``cifar-10-batches-py`` folder itself; its parent is accepted too. Besides numpy and Keras
+this module uses ``helpers.generator`` (the seeded epoch order) and ``helpers.atomic``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import pickle
-import shutil
-import socket
-import tempfile
-import urllib.parse
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from .archive import check_md5, download_verified, extract_tar_checked
-from .course import data_root
+from .atomic import atomic_file, save_npy_atomic
 from .generator import epoch_order, resolve_seed
-from .io import atomic_write, save_npy_atomic
 
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-ARCHIVE_NAME = "cifar-10-python.tar.gz"
+__all__ = [
+    "CIFAR10Sequence", "FOLDER_NAME", "IMAGE_SHAPE", "META_FILE", "NUM_CLASSES",
+    "REQUIRED_FILES", "TEST_BATCH", "TRAIN_BATCHES", "build_cifar10_cache", "cifar10_folder",
+    "load_cifar10_pickle", "random_flip_and_crop", "read_cifar10_batch",
+    "read_cifar10_label_names",
+]
+
 FOLDER_NAME = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
@@ -50,57 +43,6 @@ META_FILE = "batches.meta"
 REQUIRED_FILES = (*TRAIN_BATCHES, TEST_BATCH, META_FILE)
 NUM_CLASSES = 10
 IMAGE_SHAPE = (32, 32, 3)
-STANDIN_SHAPES = ("disc", "square", "ring", "triangle", "cross",
-                  "stripes", "bars", "diagonal", "dots", "frame")
-"""What each stand-in class draws; its label names are ``synthetic-<shape>``."""
-
-# ---------------------------------------------------------------------------------------
-# Download and unpack
-
-
-def extract_cifar10(archive_path: str | Path, data_dir: str | Path,
-                    md5: str | None = CIFAR10_MD5) -> Path:
-    """Unpack ``cifar-10-python.tar.gz`` into ``data_dir``; return the batches folder.
-
-    The MD5 is checked first (ValueError on mismatch: nothing is unpacked). Every member
-    must be a plain file or folder under ``cifar-10-batches-py/``: links, devices, absolute
-    paths and ``..`` are refused with a ValueError naming the member. Members go to a
-    temporary folder renamed into place at the end, so a failure halfway leaves no folder
-    that looks complete. ``md5=None`` skips the check (only for archives you built).
-    """
-    return extract_tar_checked(archive_path, data_dir, FOLDER_NAME, md5, REQUIRED_FILES)
-
-
-def download_cifar10(data_dir: str | Path, url: str = CIFAR10_URL,
-                     md5: str = CIFAR10_MD5) -> Path:
-    """Make sure ``data_dir/cifar-10-batches-py`` exists, downloading if needed; return it.
-
-    An already unpacked folder is used as it is. An archive already at
-    ``data_dir/cifar-10-python.tar.gz`` is reused if its MD5 matches; one that does not
-    match is left alone (it may be yours) and a ValueError says so. Otherwise the archive
-    is downloaded from ``url`` with a progress bar into a temporary name, verified, renamed,
-    then unpacked by ``extract_cifar10``.
-    """
-    data_dir = Path(data_dir)
-    folder = data_dir / FOLDER_NAME
-    if _is_complete(folder):
-        return folder
-    archive = data_dir / ARCHIVE_NAME
-    if archive.exists():
-        try:
-            check_md5(archive, md5)
-        except ValueError as e:
-            raise ValueError(f"{e}. Delete {archive} to download it again.") from None
-        print(f"Reusing the verified archive {archive}")
-    else:
-        print(f"Downloading CIFAR-10 (about 163 MiB) from {url}")
-        download_verified(url, archive, md5)
-    print(f"Unpacking {archive.name} into {data_dir}")
-    return extract_cifar10(archive, data_dir, md5)
-
-
-def _is_complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in REQUIRED_FILES)
 
 
 def cifar10_folder(data_dir: str | Path) -> Path:
@@ -111,7 +53,7 @@ def cifar10_folder(data_dir: str | Path) -> Path:
             return candidate
     raise FileNotFoundError(
         f"{data_dir} holds no CIFAR-10 batches (looked for {META_FILE} in it and in "
-        f"{data_dir / FOLDER_NAME}); get them with get_cifar10() or download_cifar10()")
+        f"{data_dir / FOLDER_NAME}); get them with helpers.cifar_download.get_cifar10()")
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,179 +150,6 @@ def read_cifar10_label_names(data_dir: str | Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
-# The offline stand-in
-
-
-def _py2_pickle(obj: Any) -> bytes:
-    """Pickle ``obj`` as Python 2's ``cPickle.dump(obj, f, 2)`` did for the real files.
-
-    Python 3 cannot write those itself: under protocol 2 it stores ``bytes`` through a call
-    to ``_codecs.encode``, a global that the restricted readers here and in Keras refuse.
-    Python 2 stored its ``str`` with the plain ``BINSTRING`` opcode, which loads as bytes
-    with ``encoding="bytes"``. Handles dict, list, tuple, bytes, int, bool, None and
-    uint8 arrays: everything a CIFAR batch holds.
-    """
-    out = bytearray(b"\x80\x02")  # PROTO 2
-    _emit(obj, out)
-    out += b"."  # STOP
-    return bytes(out)
-
-
-def _emit(obj: Any, out: bytearray) -> None:
-    if obj is None:
-        out += b"N"
-    elif isinstance(obj, bool):
-        out += b"\x88" if obj else b"\x89"  # NEWTRUE / NEWFALSE
-    elif isinstance(obj, (int, np.integer)):
-        v = int(obj)
-        if 0 <= v < 256:
-            out += b"K" + v.to_bytes(1, "little")  # BININT1
-        elif 0 <= v < 65536:
-            out += b"M" + v.to_bytes(2, "little")  # BININT2
-        else:
-            out += b"J" + v.to_bytes(4, "little", signed=True)  # BININT
-    elif isinstance(obj, bytes):
-        if len(obj) < 256:
-            out += b"U" + len(obj).to_bytes(1, "little") + obj  # SHORT_BINSTRING
-        else:
-            out += b"T" + len(obj).to_bytes(4, "little") + obj  # BINSTRING
-    elif isinstance(obj, tuple):
-        out += b"("  # MARK
-        for x in obj:
-            _emit(x, out)
-        out += b"t"  # TUPLE
-    elif isinstance(obj, list):
-        out += b"]"  # EMPTY_LIST, then APPENDS in chunks of 1000 as pickle does
-        for start in range(0, len(obj), 1000):
-            out += b"("
-            for x in obj[start:start + 1000]:
-                _emit(x, out)
-            out += b"e"
-    elif isinstance(obj, dict):
-        out += b"}("  # EMPTY_DICT MARK ... SETITEMS
-        for k, v in obj.items():
-            _emit(k, out)
-            _emit(v, out)
-        out += b"u"
-    elif isinstance(obj, np.ndarray) and obj.dtype == np.uint8:
-        # _reconstruct(ndarray, (0,), 'b') then __setstate__((1, shape, dtype, False, raw))
-        out += b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n"
-        _emit((0,), out)
-        _emit(b"b", out)
-        out += b"\x87R("  # TUPLE3 REDUCE MARK
-        _emit(1, out)
-        _emit(tuple(obj.shape), out)
-        out += b"cnumpy\ndtype\n"
-        _emit((b"u1", 0, 1), out)
-        out += b"R"
-        _emit((3, b"|", None, None, None, -1, -1, 0), out)
-        out += b"b"  # BUILD (dtype state)
-        _emit(False, out)
-        _emit(np.ascontiguousarray(obj).tobytes(), out)
-        out += b"tb"  # TUPLE BUILD (array state)
-    else:
-        raise TypeError(f"cannot write {type(obj).__name__} in a CIFAR-style pickle")
-
-
-_PALETTE = np.array([[230, 60, 50], [60, 170, 70], [50, 90, 220], [235, 200, 40],
-                     [160, 60, 200], [40, 190, 200], [240, 130, 30], [200, 200, 200],
-                     [120, 80, 40], [230, 90, 170]], dtype=np.float32)
-
-
-def _shape_mask(name: str, dy: np.ndarray, dx: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Boolean mask of one stand-in shape, centred at offsets ``dy, dx``, of size ``r``."""
-    dist, box = np.hypot(dy, dx), np.maximum(np.abs(dy), np.abs(dx))
-    inside = box < r
-    if name == "disc":
-        return dist < r
-    if name == "square":
-        return box < 0.8 * r
-    if name == "ring":
-        return (dist < r) & (dist > 0.55 * r)
-    if name == "triangle":
-        return (np.abs(dy) < 0.8 * r) & (np.abs(dx) < 0.6 * (dy + 0.8 * r))
-    if name == "cross":
-        return inside & ((np.abs(dy) < 0.3 * r) | (np.abs(dx) < 0.3 * r))
-    if name == "stripes":
-        return inside & (np.floor(dy / 2.5) % 2 == 0)
-    if name == "bars":
-        return inside & (np.floor(dx / 2.5) % 2 == 0)
-    if name == "diagonal":
-        return inside & (np.abs(dy - dx) < 0.35 * r)
-    if name == "dots":
-        return np.hypot(np.abs(dy) - 0.5 * r, np.abs(dx) - 0.5 * r) < 0.3 * r
-    if name == "frame":
-        return inside & (box > 0.55 * r)
-    raise ValueError(f"unknown stand-in shape {name!r}")
-
-
-def _standin_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Draw one image per label: the class's shape at a random place and size, on a random
-    background, in the class colour (3 times in 5) or a random one, plus pixel noise."""
-    n = len(labels)
-    yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
-    cy, cx = rng.uniform(11, 21, (2, n, 1, 1)).astype(np.float32)
-    r = rng.uniform(6, 10, (n, 1, 1)).astype(np.float32)
-    mask = np.zeros((n, 32, 32), dtype=bool)
-    for c, name in enumerate(STANDIN_SHAPES):
-        sel = labels == c
-        mask[sel] = _shape_mask(name, yy - cy[sel], xx - cx[sel], r[sel])
-    own = rng.random(n) < 0.6
-    fg = np.where(own[:, None], _PALETTE[labels], rng.uniform(0, 255, (n, 3)))
-    fg = (fg + rng.normal(0, 20, (n, 3))).astype(np.float32)
-    bg = (rng.uniform(0, 255, (n, 3)) * 0.6).astype(np.float32)
-    img = np.where(mask[..., None], fg[:, None, None, :], bg[:, None, None, :])
-    img += rng.random(img.shape, dtype=np.float32) * 40 - 20  # uniform: cheaper than normal
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def write_cifar10_like(folder: str | Path, n_per_batch: int = 1000, seed: int = 0) -> Path:
-    """Write a synthetic stand-in for CIFAR-10 into ``folder`` (a new folder); return it.
-
-    Same layout and pickle format as the real ``cifar-10-batches-py``: ``data_batch_1`` to
-    ``data_batch_5`` and ``test_batch`` with ``n_per_batch`` images each (a Python-2
-    protocol-2 pickle of a dict with bytes keys ``batch_label``, ``labels``, ``data`` as
-    uint8 ``(N, 3072)`` in R, G, B planes, ``filenames``), and ``batches.meta``. Each class
-    is a shape (``STANDIN_SHAPES``), so a CNN can learn it; the label names say
-    ``synthetic-...``. Written to a temporary folder renamed at the end; an existing
-    ``folder`` is never overwritten (FileExistsError).
-    """
-    folder = Path(folder)
-    if not isinstance(n_per_batch, (int, np.integer)) or n_per_batch < 1:
-        raise ValueError(f"n_per_batch must be a positive integer, got {n_per_batch!r}")
-    if folder.exists():
-        raise FileExistsError(f"{folder} already exists; it is never overwritten")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
-    rng = np.random.default_rng(seed)
-    names = [f"synthetic-{s}" for s in STANDIN_SHAPES]
-    try:
-        batches = [(b, f"training batch {i} of 5") for i, b in enumerate(TRAIN_BATCHES, 1)]
-        for file_name, title in [*batches, (TEST_BATCH, "testing batch 1 of 1")]:
-            labels = rng.permutation(np.arange(n_per_batch) % NUM_CLASSES)
-            images = np.concatenate([  # in chunks: a few MB of float32 at a time
-                _standin_images(labels[s:s + 2000], rng) for s in range(0, n_per_batch, 2000)])
-            batch = {
-                b"batch_label": title.encode(),
-                b"labels": [int(v) for v in labels],
-                b"data": images.transpose(0, 3, 1, 2).reshape(n_per_batch, 3072),
-                b"filenames": [f"{names[v]}_s_{k:06d}.png".encode()
-                               for k, v in enumerate(labels)],
-            }
-            (tmp / file_name).write_bytes(_py2_pickle(batch))
-        meta = {b"num_cases_per_batch": n_per_batch,
-                b"label_names": [n.encode() for n in names], b"num_vis": 3072}
-        (tmp / META_FILE).write_bytes(_py2_pickle(meta))
-        (tmp / "readme.html").write_text(
-            "<p>Synthetic stand-in for CIFAR-10 written by helpers.cifar.write_cifar10_like "
-            f"(seed={seed}): same format, drawn shapes instead of photographs.</p>\n")
-        os.rename(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
-
-
-# ---------------------------------------------------------------------------------------
 # The uint8 cache and the Sequence
 
 
@@ -420,7 +189,7 @@ def build_cifar10_cache(data_dir: str | Path, split: str = "train",
         return images_path, labels_path
     header = {"descr": "|u1", "fortran_order": False, "shape": (0, *IMAGE_SHAPE)}
     labels = []
-    with atomic_write(images_path) as f:
+    with atomic_file(images_path) as f:
         np.lib.format.write_array_header_1_0(f, header)
         data_start = f.tell()
         for name in names:
@@ -550,105 +319,3 @@ def random_flip_and_crop(images: np.ndarray, rng: np.random.Generator,
     rows = (oy[:, None] + np.arange(h))[:, :, None]
     cols = (ox[:, None] + np.arange(w))[:, None, :]
     return padded[np.arange(b)[:, None, None], rows, cols]
-
-
-# ---------------------------------------------------------------------------------------
-# One call for notebooks
-
-
-@dataclass(frozen=True)
-class CifarData:
-    """What ``get_cifar10`` found: the batches folder and whether it is the real data."""
-
-    folder: Path
-    is_real: bool
-    label_names: tuple[str, ...]
-
-    @property
-    def kind(self) -> str:
-        return "real CIFAR-10" if self.is_real else "synthetic stand-in"
-
-
-def _host_reachable(url: str, timeout: float = 5.0) -> bool:
-    """A quick TCP connection test, so an offline machine does not wait on a download."""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def get_cifar10(
-    data_dir: str | Path | None = None,
-    prefer: str | None = None,
-    standin_per_batch: int = 10_000,
-    url: str = CIFAR10_URL,
-    md5: str = CIFAR10_MD5,
-) -> CifarData:
-    """CIFAR-10 for a notebook: the real data if present or downloadable, else a stand-in.
-
-    Args:
-        data_dir: parent folder (default ``data_root() / "cifar10"``). Real data lives in
-            ``<data_dir>/cifar-10-batches-py``; the stand-in in
-            ``<data_dir>/standin-<n>/cifar-10-batches-py``.
-        prefer: ``"real"``, ``"standin"`` or ``"auto"``; ``None`` reads the environment
-            variable ``COURSE_CIFAR10`` (default ``"auto"``). ``"real"`` raises rather than
-            fall back.
-        standin_per_batch: images per stand-in batch file (10,000 is CIFAR-10's size).
-        url, md5: where to download the archive from, and its expected MD5.
-
-    When the ``CI`` environment variable is set, nothing is downloaded. Prints which data
-    is in use and why.
-    """
-    root = Path(data_dir) if data_dir is not None else data_root() / "cifar10"
-    choice = (prefer or os.environ.get("COURSE_CIFAR10") or "auto").strip().lower()
-    if choice not in ("auto", "real", "standin"):
-        raise ValueError(f"prefer / COURSE_CIFAR10 must be 'auto', 'real' or 'standin', "
-                         f"got {choice!r}")
-    reason = "the stand-in was asked for (prefer / COURSE_CIFAR10)" if choice == "standin" else ""
-    if choice != "standin":
-        folder = root / FOLDER_NAME
-        if _is_complete(folder) or (root / ARCHIVE_NAME).exists():
-            return _found(download_cifar10(root, url, md5), True)
-        if os.environ.get("CI"):
-            reason = "the CI environment variable is set, so nothing is downloaded"
-        elif not _host_reachable(url):
-            reason = f"{urllib.parse.urlsplit(url).hostname} cannot be reached"
-        else:
-            try:
-                return _found(download_cifar10(root, url, md5), True)
-            except Exception as e:  # noqa: BLE001 - any failure means: fall back
-                reason = f"the download failed ({e})"
-        if choice == "real":
-            raise RuntimeError(f"real CIFAR-10 was asked for, but {reason}")
-    folder = root / f"standin-{standin_per_batch}" / FOLDER_NAME
-    if not _is_complete(folder):
-        print(f"Writing the synthetic stand-in ({6 * standin_per_batch:,} images) ...")
-        with contextlib.suppress(FileExistsError):  # another process just wrote it
-            write_cifar10_like(folder, n_per_batch=standin_per_batch, seed=0)
-    data = _found(folder, False)
-    print(f"  (real CIFAR-10 not used: {reason}; accuracies on this stand-in say nothing "
-          "about real photographs)")
-    return data
-
-
-def _found(folder: Path, is_real: bool) -> CifarData:
-    names = tuple(read_cifar10_label_names(folder))
-    data = CifarData(folder=folder, is_real=is_real, label_names=names)
-    print(f"Using the {data.kind.upper()} in {folder}")
-    return data
-
-
-def labels_to_names(labels: Sequence[int] | np.ndarray, names: Sequence[str]) -> list[str]:
-    """Class names of integer labels (convenience for figure titles)."""
-    return [names[int(k)] for k in labels]
-
-
-__all__ = [
-    "ARCHIVE_NAME", "CIFAR10Sequence", "CIFAR10_MD5", "CIFAR10_URL", "CifarData",
-    "FOLDER_NAME", "STANDIN_SHAPES", "build_cifar10_cache", "cifar10_folder",
-    "download_cifar10", "extract_cifar10", "get_cifar10", "load_cifar10_pickle",
-    "random_flip_and_crop",
-    "read_cifar10_batch", "read_cifar10_label_names", "write_cifar10_like",
-]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import psutil
 
+__all__ = ["MB", "PeakMemory", "rss_bytes", "total_memory_bytes"]
+
 MB = 1024**2
 
 

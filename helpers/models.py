@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import keras
 
+__all__ = ["article_cifar_cnn", "volume_cnn"]
+
 
 def volume_cnn(dim: tuple[int, int, int] = (32, 32, 32), n_channels: int = 1,
                n_classes: int = 6, learning_rate: float = 3e-3) -> keras.Model:

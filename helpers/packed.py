@@ -12,28 +12,30 @@ gathers a batch's rows shard by shard in ascending order, then puts them back in
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_folder, save_npy_atomic
 from .generator import DataGenerator, NpyHeaderCache
-from .io import progress_bar, save_npy_atomic
+from .progress import progress_bar
 
-INDEX = "packed.json"
+__all__ = ["PACKED_INDEX", "PackedDataGenerator", "pack_volume_dataset"]
+
+PACKED_INDEX = "packed.json"
 """Name of the index file of a packed folder; its presence marks a complete pack."""
 
 _COPIED = ("partition.json", "labels.json")
 
 
 def _read_index(data_dir: Path) -> dict:
-    path = data_dir / INDEX
+    path = data_dir / PACKED_INDEX
     if not path.is_file():
         raise FileNotFoundError(
-            f"no {INDEX} in {data_dir}: not a packed dataset (make one with pack_volume_dataset)")
+            f"no {PACKED_INDEX} in {data_dir}: not a packed dataset (make one with "
+            "pack_volume_dataset)")
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
         shards, rows = list(index["shards"]), index["index"]
@@ -88,13 +90,14 @@ class PackedDataGenerator(DataGenerator):
         row_of = np.empty(len(self.list_IDs), dtype=np.int64)
         for k, id_ in enumerate(self.list_IDs):
             if id_ not in index["index"]:
-                raise KeyError(f"ID {id_!r} is not in the packed index {self.data_dir / INDEX}")
+                raise KeyError(
+                    f"ID {id_!r} is not in the packed index {self.data_dir / PACKED_INDEX}")
             shard_of[k], row_of[k] = index["index"][id_]
         self._shard_paths = [str(self.data_dir / name) for name in index["shards"]]
         self._offsets: dict[int, tuple[np.dtype, tuple[int, ...], int]] = {}
         for s in np.unique(shard_of):
             if not 0 <= s < len(self._shard_paths):
-                raise ValueError(f"{self.data_dir / INDEX}: shard number {s} does not exist")
+                raise ValueError(f"{self.data_dir / PACKED_INDEX}: shard number {s} does not exist")
             self._offsets[int(s)] = self._check_shard(Path(self._shard_paths[s]),
                                                       int(row_of[shard_of == s].max()))
         self._shard_of, self._row_of = shard_of, row_of
@@ -174,7 +177,7 @@ def pack_volume_dataset(
     if len(set(ids)) != len(ids):
         raise ValueError("ids holds duplicates")
     if dst_dir.exists():
-        if (dst_dir / INDEX).is_file():
+        if (dst_dir / PACKED_INDEX).is_file():
             found = _read_index(dst_dir)
             if list(found["index"]) == ids and found.get("shard_size") == shard_size:
                 return dst_dir
@@ -184,19 +187,11 @@ def pack_volume_dataset(
             raise FileExistsError(f"{dst_dir} is not empty and was not written by "
                                   "pack_volume_dataset: refusing to overwrite; pass another "
                                   "dst_dir")
-    dst_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst_dir.name}.", suffix=".part", dir=dst_dir.parent))
-    try:
+    with atomic_folder(dst_dir) as tmp:  # an empty dst_dir (checked above) is replaced
         _write_shards(src_dir, tmp, ids, shard_size, progress)
         for name in _COPIED:
             if (src_dir / name).is_file():
                 shutil.copyfile(src_dir / name, tmp / name)
-        if dst_dir.exists():
-            dst_dir.rmdir()  # empty, checked above
-        os.replace(tmp, dst_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dst_dir
 
 
@@ -232,4 +227,4 @@ def _write_shards(src_dir: Path, out: Path, ids: list[str], shard_size: int,
     bar.close()
     meta = {"shard_size": shard_size, "sample_shape": list(first.shape),
             "dtype": str(first.dtype), "shards": shards, "index": index}
-    (out / INDEX).write_text(json.dumps(meta), encoding="utf-8")
+    (out / PACKED_INDEX).write_text(json.dumps(meta), encoding="utf-8")

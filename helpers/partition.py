@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+__all__ = ["SPLITS", "stratified_split", "validate_partition"]
+
 SPLITS = ("train", "validation")
 
 

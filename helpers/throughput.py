@@ -12,12 +12,12 @@ data generation" with two numbers:
 
 If the pipeline delivers fewer samples per second than the model consumes, the model waits
 for data: the input pipeline is the bottleneck. ``sweep_workers`` repeats the pipeline
-measure over worker counts and threads/processes; ``plot_sweep`` and ``plot_ratios`` draw.
+measure over worker counts and threads/processes. ``helpers.throughput_plots`` draws the
+results; ``helpers.workloads`` holds datasets of known cost to measure.
 
-``SimulatedWork`` wraps a dataset and adds a known cost per sample (sleeping, like a slow
-disk, or a pure-Python loop, like Python-level augmentation): a workload whose kind is known,
-for experiments with workers. It lives in a module, not a notebook, so that process workers
-started with "spawn" (macOS, Windows) can import it.
+Keras has no public way to consume a ``PyDataset`` with its workers outside ``fit()``, so
+one small function, ``_pydataset_adapter``, uses Keras' private adapter; it names the Keras
+version it was checked with and fails with a clear message if that class moves.
 """
 
 from __future__ import annotations
@@ -25,27 +25,21 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 
-from .io import progress_bar
+from .progress import progress_bar
 
 __all__ = [
-    "InMemoryBatches",
-    "SimulatedWork",
     "ThroughputResult",
     "fit_batches",
     "measure_model",
     "measure_pipeline",
-    "plot_ratios",
-    "plot_sweep",
     "probe",
     "sweep_workers",
-    "with_label",
 ]
 
 
@@ -53,20 +47,38 @@ __all__ = [
 # Consuming a PyDataset the way fit() does
 # --------------------------------------------------------------------------------------
 
-def _keras_adapter_class():
-    """Keras' ``PyDatasetAdapter`` class, or None if this Keras version moved it.
+KERAS_CHECKED = ("3.15.1",)
+"""Keras versions whose private ``PyDatasetAdapter`` ``_pydataset_adapter`` was checked with."""
 
-    This is a private import, and the only one in the course: the adapter is what ``fit()``
-    wraps a ``PyDataset`` in, and what starts its workers (``OrderedEnqueuer``). The public
-    ``iter(dataset)`` would run ``__getitem__`` in the main thread, with no workers at all,
-    which is not what we want to measure. If the import fails, ``_batches_like_fit`` falls
-    back to that sequential iteration and warns.
+_ADAPTER_MODULE = "keras.src.trainers.data_adapters.py_dataset_adapter"
+
+
+def _pydataset_adapter(dataset: keras.utils.PyDataset):
+    """Keras' own ``PyDatasetAdapter`` around ``dataset``: the course's one private Keras API.
+
+    The adapter is what ``fit()`` wraps a ``PyDataset`` in, and what starts its workers
+    (``OrderedEnqueuer``); Keras exports no public equivalent. The public ``iter(dataset)``
+    would run ``__getitem__`` in the main thread, with no workers at all, which is not what
+    we want to measure. Checked with the Keras versions in ``KERAS_CHECKED``: when a later
+    version moves or changes the class, this raises RuntimeError saying so (no silent
+    fallback to a measurement without workers).
     """
     try:
         from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
-    except ImportError:  # pragma: no cover - depends on the Keras version
-        return None
-    return PyDatasetAdapter
+    except ImportError as e:
+        raise RuntimeError(
+            f"helpers.throughput consumes a PyDataset through Keras' private "
+            f"{_ADAPTER_MODULE}.PyDatasetAdapter (checked with Keras {', '.join(KERAS_CHECKED)})"
+            f", which Keras {keras.__version__} does not have ({e}). Install a checked "
+            "version, or update helpers.throughput._pydataset_adapter.") from e
+    adapter = PyDatasetAdapter(dataset, shuffle=False)
+    missing = [m for m in ("on_epoch_begin", "get_numpy_iterator", "on_epoch_end")
+               if not callable(getattr(adapter, m, None))]
+    if missing:
+        raise RuntimeError(
+            f"Keras {keras.__version__}'s PyDatasetAdapter lacks {missing} (checked with Keras "
+            f"{', '.join(KERAS_CHECKED)}); update helpers.throughput._pydataset_adapter.")
+    return adapter
 
 
 class _EpochOfBatches:
@@ -77,27 +89,14 @@ class _EpochOfBatches:
     """
 
     def __init__(self, dataset: keras.utils.PyDataset) -> None:
-        self.dataset = dataset
-        self._adapter = None
-        adapter_cls = _keras_adapter_class()
-        if adapter_cls is None:  # pragma: no cover - depends on the Keras version
-            warnings.warn("keras' PyDatasetAdapter was not found: measuring without workers",
-                          RuntimeWarning, stacklevel=3)
-        else:
-            self._adapter = adapter_cls(dataset, shuffle=False)
+        self._adapter = _pydataset_adapter(dataset)
 
     def __enter__(self) -> Iterator:
-        if self._adapter is None:  # pragma: no cover
-            self.dataset.on_epoch_begin()
-            return (self.dataset[i] for i in range(len(self.dataset)))
         self._adapter.on_epoch_begin()
         return iter(self._adapter.get_numpy_iterator())
 
     def __exit__(self, *exc) -> None:
-        if self._adapter is None:  # pragma: no cover
-            self.dataset.on_epoch_end()
-        else:
-            self._adapter.on_epoch_end()
+        self._adapter.on_epoch_end()
 
 
 def fit_batches(dataset: keras.utils.PyDataset, epochs: int = 1) -> list[list]:
@@ -339,129 +338,3 @@ def sweep_workers(
         trial.workers, trial.use_multiprocessing = int(w), bool(mp)
         results.append(probe(trial, label=label, **probe_kwargs))
     return results
-
-
-# --------------------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------------------
-
-def plot_sweep(results: Sequence[ThroughputResult], ax=None, title: str | None = None):
-    """Samples/s against the number of workers, one line for threads, one for processes.
-
-    A model's samples/s, if measured, is drawn as a dashed horizontal line. Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
-    for mode, marker in (("threads", "o"), ("processes", "s")):
-        rows = sorted((r.workers, r.pipeline_samples_per_s) for r in results if r.mode == mode)
-        if rows:
-            xs, ys = zip(*rows, strict=True)
-            ax.plot(xs, ys, marker=marker, label=mode)
-    models = [r.model_samples_per_s for r in results if r.model_samples_per_s]
-    if models:
-        ax.axhline(float(np.median(models)), color="grey", ls="--", label="model")
-    ax.set_xticks(sorted({r.workers for r in results}))
-    ax.set_xlabel("workers")
-    ax.set_ylabel("samples / s")
-    ax.set_ylim(bottom=0)
-    ax.set_title(title or (results[0].label if results else ""))
-    ax.legend()
-    return ax
-
-
-def plot_ratios(results: Sequence[ThroughputResult], ax=None, title: str | None = None):
-    """Bar chart of pipeline ÷ model samples/s per result; the line at 1 is the break-even.
-
-    Bars below 1 (red) are pipelines the model would wait for. Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in results if r.ratio is not None]
-    if not rows:
-        raise ValueError("plot_ratios needs results measured with a model")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.6 * len(rows) + 2, 3.5))
-    ratios = [r.ratio for r in rows]
-    colors = ["tab:red" if x < 1 else "tab:green" for x in ratios]
-    ax.bar([r.label for r in rows], ratios, color=colors)
-    ax.axhline(1.0, color="black", lw=1)
-    for i, x in enumerate(ratios):
-        ax.annotate(f"{x:.2f}x", (i, x), ha="center", va="bottom")
-    ax.set_yscale("log")
-    ax.set_ylabel("pipeline / model samples/s")
-    ax.set_title(title or "below 1: the model waits for data")
-    return ax
-
-
-# --------------------------------------------------------------------------------------
-# A workload of known kind, for experiments with workers
-# --------------------------------------------------------------------------------------
-
-class InMemoryBatches(keras.utils.PyDataset):
-    """Batches sliced from arrays already in memory: a pipeline that costs (almost) nothing.
-
-    The reference point for probes, and a light inner dataset for ``SimulatedWork`` (its
-    small batches cost little to send back from a worker process).
-    """
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        if len(x) != len(y) or batch_size < 1:
-            raise ValueError(f"need len(x) == len(y) and batch_size >= 1, got {len(x)}, "
-                             f"{len(y)}, {batch_size}")
-        self.x, self.y, self.batch_size = x, y, batch_size
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
-
-    def __getitem__(self, index: int):
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
-        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return self.x[rows], self.y[rows]
-
-
-class SimulatedWork(keras.utils.PyDataset):
-    """Serves the batches of ``inner`` after a known extra cost per sample.
-
-    Args:
-        inner: any dataset of batches (``len`` and ``[i]``), e.g. a ``DataGenerator``.
-        io_seconds: sleep this long per sample, as a network disk would make us wait. A
-            sleeping thread releases the GIL, like one blocked in a file read.
-        python_ops: run this many steps of a pure-Python loop per sample, standing for
-            augmentation written in Python. Such a loop holds the GIL all along.
-        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size``.
-    """
-
-    def __init__(self, inner, io_seconds: float = 0.0, python_ops: int = 0, **kwargs) -> None:
-        super().__init__(**kwargs)
-        if io_seconds < 0 or python_ops < 0:
-            raise ValueError(f"io_seconds and python_ops must be >= 0, got {io_seconds}, "
-                             f"{python_ops}")
-        self.inner = inner
-        self.io_seconds = float(io_seconds)
-        self.python_ops = int(python_ops)
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def __getitem__(self, index: int):
-        batch = self.inner[index]
-        n = _batch_samples(batch)
-        if self.io_seconds:
-            time.sleep(self.io_seconds * n)
-        acc = index
-        for _ in range(self.python_ops * n):
-            acc = (acc * 1103515245 + 12345) & 0x7FFFFFFF
-        return batch
-
-    def on_epoch_end(self) -> None:
-        if hasattr(self.inner, "on_epoch_end"):
-            self.inner.on_epoch_end()
-
-
-def with_label(result: ThroughputResult, label: str) -> ThroughputResult:
-    """A copy of ``result`` under another label (for charts)."""
-    return replace(result, label=label)

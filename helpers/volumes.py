@@ -13,8 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import progress_bar, save_npy_atomic, write_text_atomic
+from .atomic import save_npy_atomic, write_text_atomic
 from .partition import stratified_split
+from .progress import progress_bar
+
+__all__ = ["MANIFEST", "VOLUME_SHAPES", "load_partition", "make_volume", "make_volume_dataset"]
 
 MANIFEST = "dataset.json"
 
@@ -55,7 +58,7 @@ def _cross(g: Grid, r: float) -> np.ndarray:
     return _rod(0)(g, r) | _rod(1)(g, r) | _rod(2)(g, r)
 
 
-SHAPES: tuple[tuple[str, Shape], ...] = (
+VOLUME_SHAPES: tuple[tuple[str, Shape], ...] = (
     ("ball", _ball), ("cube", _cube), ("shell", _shell),
     ("rod-x", _rod(0)), ("rod-y", _rod(1)), ("rod-z", _rod(2)),
     ("slab-x", _slab(0)), ("slab-y", _slab(1)), ("slab-z", _slab(2)),
@@ -76,7 +79,7 @@ def make_volume(label: int, dim: tuple[int, ...], n_channels: int,
     centre = [rng.uniform(0.35, 0.65) * d for d in dim]
     grid = np.ogrid[tuple(slice(0, d) for d in dim)]
     g = tuple(axis - c for axis, c in zip(grid, centre, strict=True))
-    mask = SHAPES[label][1](g, r)
+    mask = VOLUME_SHAPES[label][1](g, r)
     shape = (*dim, n_channels) if n_channels > 1 else tuple(dim)
     volume = rng.normal(60.0, 25.0, size=shape)
     gain = rng.uniform(90.0, 140.0, size=n_channels) if n_channels > 1 else rng.uniform(90, 140)
@@ -91,8 +94,9 @@ def _check_args(n_samples: int, dim: tuple[int, ...], n_channels: int, n_classes
         raise ValueError(f"dim must be three sizes of at least 8, got {dim}")
     if n_channels < 1:
         raise ValueError(f"n_channels must be at least 1, got {n_channels}")
-    if not 2 <= n_classes <= len(SHAPES):
-        raise ValueError(f"n_classes must be between 2 and {len(SHAPES)}, got {n_classes}")
+    if not 2 <= n_classes <= len(VOLUME_SHAPES):
+        raise ValueError(
+            f"n_classes must be between 2 and {len(VOLUME_SHAPES)}, got {n_classes}")
 
 
 def make_volume_dataset(

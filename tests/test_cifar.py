@@ -1,4 +1,5 @@
-"""helpers.cifar: the real file format, safe reading, the archive, the cache and the Sequence."""
+"""helpers.cifar (safe reading, the cache, the Sequence), helpers.cifar_standin (the stand-in in
+the real format) and helpers.cifar_download (the archive, get_cifar10)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,17 @@ import numpy as np
 import pytest
 from keras.src.datasets.cifar import load_batch as keras_load_batch
 
-from helpers import cifar
+from helpers import cifar, cifar_download, cifar_standin
 from helpers.archive import md5_of
 from helpers.cifar import (
     CIFAR10Sequence,
     build_cifar10_cache,
-    download_cifar10,
-    extract_cifar10,
-    get_cifar10,
     random_flip_and_crop,
     read_cifar10_batch,
     read_cifar10_label_names,
-    write_cifar10_like,
 )
+from helpers.cifar_download import download_cifar10, extract_cifar10, get_cifar10
+from helpers.cifar_standin import write_cifar10_like
 
 N = 30  # images per batch file in the small stand-ins below
 REAL_MEMBERS = {"cifar-10-batches-py", "cifar-10-batches-py/batches.meta",
@@ -89,7 +88,7 @@ def test_row_is_red_then_green_then_blue_planes(tmp_path):
     row[0, 1024 + 33] = 22  # green of pixel (1, 1)
     row[0, 2048 + 1023] = 33  # blue of pixel (31, 31)
     path = tmp_path / "batch"
-    path.write_bytes(cifar._py2_pickle({b"data": row, b"labels": [4]}))
+    path.write_bytes(cifar_standin._py2_pickle({b"data": row, b"labels": [4]}))
     images, labels = read_cifar10_batch(path)
     assert images[0, 0, 0].tolist() == [11, 0, 0]
     assert images[0, 1, 1].tolist() == [0, 22, 0]
@@ -134,15 +133,15 @@ def test_python3_protocol2_bytes_global_refused(tmp_path):
 
 def test_wrong_layout_named(tmp_path):
     path = tmp_path / "nodata"
-    path.write_bytes(cifar._py2_pickle({b"labels": [1], b"batch_label": b"x"}))
+    path.write_bytes(cifar_standin._py2_pickle({b"labels": [1], b"batch_label": b"x"}))
     with pytest.raises(KeyError, match="no data entry .keys found: batch_label, labels") as e:
         read_cifar10_batch(path)
     assert "nodata" in str(e.value)
-    path.write_bytes(cifar._py2_pickle({b"data": np.zeros((2, 100), np.uint8),
+    path.write_bytes(cifar_standin._py2_pickle({b"data": np.zeros((2, 100), np.uint8),
                                         b"labels": [1, 2]}))
     with pytest.raises(ValueError, match="3072"):
         read_cifar10_batch(path)
-    path.write_bytes(cifar._py2_pickle({b"data": np.zeros((2, 3072), np.uint8),
+    path.write_bytes(cifar_standin._py2_pickle({b"data": np.zeros((2, 3072), np.uint8),
                                         b"labels": [1, 12]}))
     with pytest.raises(ValueError, match="outside"):
         read_cifar10_batch(path)
@@ -160,7 +159,7 @@ def test_standin_is_deterministic_and_never_overwritten(folder, tmp_path):
 def test_standin_classes_differ():
     """Mean images of different classes differ: the classes are learnable from pixels."""
     labels = np.repeat(np.arange(10), 200)
-    images = cifar._standin_images(labels, np.random.default_rng(0)).astype(np.float32)
+    images = cifar_standin._standin_images(labels, np.random.default_rng(0)).astype(np.float32)
     grey = images.mean(axis=3)
     centre = grey[:, 8:24, 8:24].reshape(10, 200, -1).mean(axis=1)
     dists = np.linalg.norm(centre[:, None] - centre[None], axis=2)
@@ -366,7 +365,7 @@ def test_fit_runs_on_the_sequence(seq):
 # --- get_cifar10 --------------------------------------------------------------------------
 
 def test_get_cifar10_standin_when_forced(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cifar, "download_cifar10", _no_download)
+    monkeypatch.setattr(cifar_download, "download_cifar10", _no_download)
     data = get_cifar10(tmp_path, prefer="standin", standin_per_batch=10)
     assert not data.is_real and data.folder.name == "cifar-10-batches-py"
     assert all(n.startswith("synthetic-") for n in data.label_names)
@@ -383,8 +382,8 @@ def _no_download(*args, **kwargs):
 def test_get_cifar10_in_ci_does_not_download(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CI", "true")
     monkeypatch.delenv("COURSE_CIFAR10", raising=False)
-    monkeypatch.setattr(cifar, "download_verified", _no_download)
-    monkeypatch.setattr(cifar, "_host_reachable", _no_download)
+    monkeypatch.setattr(cifar_download, "download_verified", _no_download)
+    monkeypatch.setattr(cifar_download, "_host_reachable", _no_download)
     data = get_cifar10(tmp_path, standin_per_batch=10)
     assert not data.is_real
     assert "CI" in capsys.readouterr().out
@@ -395,7 +394,7 @@ def test_get_cifar10_in_ci_does_not_download(tmp_path, monkeypatch, capsys):
 def test_get_cifar10_uses_real_folder_and_downloads(archive, tmp_path, monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("COURSE_CIFAR10", raising=False)
-    monkeypatch.setattr(cifar, "_host_reachable", lambda url: True)
+    monkeypatch.setattr(cifar_download, "_host_reachable", lambda url: True)
     data = get_cifar10(tmp_path, url=archive.as_uri(), md5=md5_of(archive))
     assert data.is_real and data.folder == tmp_path / "cifar-10-batches-py"
     assert (tmp_path / "cifar-10-python.tar.gz").is_file()
@@ -404,8 +403,8 @@ def test_get_cifar10_uses_real_folder_and_downloads(archive, tmp_path, monkeypat
 def test_get_cifar10_falls_back_when_offline(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("COURSE_CIFAR10", raising=False)
-    monkeypatch.setattr(cifar, "_host_reachable", lambda url: False)
-    monkeypatch.setattr(cifar, "download_verified", _no_download)
+    monkeypatch.setattr(cifar_download, "_host_reachable", lambda url: False)
+    monkeypatch.setattr(cifar_download, "download_verified", _no_download)
     assert not get_cifar10(tmp_path, standin_per_batch=10).is_real
     assert "cannot be reached" in capsys.readouterr().out
     with pytest.raises(ValueError, match="prefer"):

@@ -1,4 +1,5 @@
-"""helpers.models (the course's two models) and helpers.article (the article's generator)."""
+"""helpers.models (the course's two models), helpers.article (the article's generator) and
+helpers.workloads.InMemoryBatches."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from helpers.article import ArticleDataGenerator
 from helpers.models import article_cifar_cnn, volume_cnn
-from helpers.throughput import InMemoryBatches
+from helpers.workloads import InMemoryBatches
 
 
 def test_volume_cnn_shapes_and_training_step():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.course import colab_badge, colab_bootstrap_source, colab_url
+from tools.colab_links import colab_badge, colab_bootstrap_source, colab_url
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

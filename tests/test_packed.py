@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers.generator import DataGenerator
-from helpers.packed import INDEX, PackedDataGenerator, pack_volume_dataset
+from helpers.packed import PACKED_INDEX, PackedDataGenerator, pack_volume_dataset
 
 DIM = (4, 5, 6)
 N_CLASSES = 3
@@ -37,7 +37,7 @@ def _gen(cls, data_dir, ids, labels, **kw):
 
 def test_pack_layout(dataset):
     src, dst, ids, _ = dataset
-    index = json.loads((dst / INDEX).read_text())
+    index = json.loads((dst / PACKED_INDEX).read_text())
     assert index["shards"] == ["shard-000.npy", "shard-001.npy", "shard-002.npy"]
     assert index["index"]["id-1"] == [0, 0] and index["index"]["id-13"] == [2, 2]
     shard = np.load(dst / "shard-001.npy")
@@ -110,7 +110,7 @@ def test_bad_arguments(dataset):
         _gen(PackedDataGenerator, dst, ids, labels, batch_size=0)
     with pytest.raises(KeyError, match="id-99"):
         _gen(PackedDataGenerator, dst, ["id-99"], labels | {"id-99": 0})
-    with pytest.raises(FileNotFoundError, match=INDEX):
+    with pytest.raises(FileNotFoundError, match=PACKED_INDEX):
         _gen(PackedDataGenerator, dst.parent / "src", ids, labels)
     with pytest.raises(ValueError, match="rows of shape"):
         _gen(PackedDataGenerator, dst, ids, labels, dim=(4, 5, 7))

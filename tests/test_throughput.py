@@ -10,17 +10,18 @@ import matplotlib
 import numpy as np
 import pytest
 
+from helpers import throughput
 from helpers.throughput import (
-    SimulatedWork,
+    KERAS_CHECKED,
     ThroughputResult,
     fit_batches,
     measure_model,
     measure_pipeline,
-    plot_ratios,
-    plot_sweep,
     probe,
     sweep_workers,
 )
+from helpers.throughput_plots import plot_ratios, plot_sweep
+from helpers.workloads import SimulatedWork
 
 matplotlib.use("Agg")
 
@@ -157,3 +158,13 @@ def test_fit_batches_runs_epochs_in_order():
     assert [len(e) for e in epochs] == [4, 4]
     np.testing.assert_array_equal(epochs[1][3][0], ds[3][0])
     assert ds.epochs_ended == 2
+
+
+def test_the_private_keras_adapter_is_checked_and_fails_clearly(monkeypatch):
+    assert keras.__version__ in KERAS_CHECKED, (
+        f"Keras {keras.__version__} is not in KERAS_CHECKED: check that PyDatasetAdapter "
+        "still works as helpers.throughput expects, then add the version")
+    # Keras moves the class: a clear error naming the checked versions, no silent fallback.
+    monkeypatch.setitem(__import__("sys").modules, throughput._ADAPTER_MODULE, None)
+    with pytest.raises(RuntimeError, match=r"PyDatasetAdapter.*checked with Keras 3\."):
+        probe(Batches(n_batches=4))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers.volumes import SHAPES, load_partition, make_volume, make_volume_dataset
+from helpers.volumes import VOLUME_SHAPES, load_partition, make_volume, make_volume_dataset
 
 
 def test_layout_matches_the_article(volumes):
@@ -82,7 +82,7 @@ def test_no_partial_files_left(tmp_path):
 @pytest.mark.parametrize("kwargs, word", [
     (dict(n_samples=0), "n_samples"),
     (dict(n_samples=3, n_classes=1), "n_classes"),
-    (dict(n_samples=3, n_classes=len(SHAPES) + 1), "n_classes"),
+    (dict(n_samples=3, n_classes=len(VOLUME_SHAPES) + 1), "n_classes"),
     (dict(n_samples=3, dim=(8, 8)), "dim"),
     (dict(n_samples=3, n_channels=0), "n_channels"),
 ])

@@ -1,4 +1,4 @@
-"""helpers.course: one source for the repository address; the Setup step."""
+"""tools/colab_links.py: one source for the repository address, the badges and Colab cells."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import course
+from tools import colab_links as course
 
 
 def test_colab_url_follows_the_path():
@@ -39,26 +39,9 @@ def test_sync_rewrites_badges_and_bootstrap(tmp_path, monkeypatch):
         pytest.skip("no notebook yet")
     shutil.copy(nb, nb_dir / nb.name)
     monkeypatch.setattr(course, "GITHUB_REPO", "someone/fork")
-    course._sync(nb_dir)
+    course.sync(nb_dir)
     text = (nb_dir / nb.name).read_text()
     assert f"github/someone/fork/blob/main/notebooks/{nb.name}" in text
     assert "git+https://github.com/someone/fork.git" in text
     cells = json.loads(text)["cells"]
     assert len(cells) == len(json.loads(nb.read_text())["cells"])
-
-
-def test_setup_notebook_seeds_and_reports(capsys):
-    import numpy as np
-
-    info = course.setup_notebook(seed=7)
-    first = np.random.rand()
-    course.setup_notebook(seed=7)
-    assert np.random.rand() == first
-    out = capsys.readouterr().out
-    assert "Keras" in out and "seed: 7" in out and "GPU" in out
-    assert info.seed == 7 and info.has_gpu == bool(info.gpus)
-
-
-def test_data_root_honours_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    assert course.data_root() == tmp_path
