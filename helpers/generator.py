@@ -8,8 +8,8 @@ What changed from the article's class, and why:
 - Batches are float32 (the article's ``np.empty`` made float64: twice the memory).
 - The order is a function of ``(seed, epoch)``: reproducible, different every epoch, and
   the same in every worker process, which receives a pickled copy of this object.
-- Each file is read with one ``readinto`` into a reused buffer, its ``.npy`` header read
-  by numpy once and then recognised, instead of ``np.load``, whose per-call opening and
+- Each file is read with one ``os.read`` call, its ``.npy`` header read by numpy once
+  and then recognised by a comparison of bytes, instead of ``np.load``, whose per-call opening and
   header parsing is where the article's class spends its time.
 
 This module needs only numpy, Keras and the standard library (Linux, macOS, Windows):
@@ -28,6 +28,8 @@ import keras
 import numpy as np
 
 __all__ = ["DataGenerator", "NpyHeaderCache", "epoch_order", "resolve_seed"]
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: no text mode on Windows
 
 _HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
@@ -214,8 +216,9 @@ class DataGenerator(keras.utils.PyDataset):
         """Read the samples ``rows`` into one float32 batch.
 
         Fast path: once one file has been decoded, every file with the same header has the
-        same size, so each file is read with one ``readinto`` into a reused buffer and cast
-        to float32 straight into its row of the batch. A file that differs (size, header) is
+        same size, so each file is read with one ``os.read`` call (portable, unlike
+        ``os.readv``; measured faster than ``io.FileIO.readinto``) and cast to float32
+        straight into its row of the batch. A file that differs (size, header) is
         decoded on its own by ``_load``, with full checks.
         """
         X = np.empty((len(rows), *self.dim, self.n_channels), dtype=np.float32)
@@ -227,19 +230,19 @@ class DataGenerator(keras.utils.PyDataset):
                 X[j] = self._load(rows[j])
             return X
         header, size, dtype = self._layout
-        buf = np.empty(size + 1, dtype=np.uint8)  # +1 byte: detects a longer file
-        into = memoryview(buf)
-        sample = buf[len(header):size].view(dtype).reshape(*self.dim, self.n_channels)
+        shape, offset = (*self.dim, self.n_channels), len(header)
         for j, k in enumerate(rows[first:].tolist(), start=first):  # Python ints: faster
             try:
-                f = io.FileIO(self._paths[k], "r")  # unbuffered: one read() call, no copy
+                fd = os.open(self._paths[k], _READ_FLAGS)
             except OSError:
                 X[j] = self._load(k)  # raises the error that names the sample
                 continue
-            with f:
-                n = f.readinto(into)
-            if n == size and buf[:len(header)].tobytes() == header:
-                X[j] = sample
+            try:
+                raw = os.read(fd, size + 1)  # +1 byte: detects a longer file
+            finally:
+                os.close(fd)
+            if len(raw) == size and raw.startswith(header):
+                X[j] = np.frombuffer(raw, dtype, offset=offset).reshape(shape)
             else:
                 X[j] = self._load(k)
         return X
