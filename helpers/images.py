@@ -1,0 +1,233 @@
+"""``ImageFolderDataset``: a ``keras.utils.PyDataset`` over a folder of JPEG/PNG files.
+
+The layout is the one ``keras.utils.image_dataset_from_directory`` reads:
+``directory/<class name>/<file>``, one subfolder per class. This module stands alone (numpy,
+keras, Pillow and the standard library only), so it can be copied into a project as it is.
+
+Where it overlaps with ``image_dataset_from_directory`` it behaves the same way, so a model
+trained with one loader predicts correctly with the other:
+
+- class names are the sorted names of the non-hidden subfolders, and class ``k`` is the
+  ``k``-th of them (an empty class folder keeps its index);
+- files are found in the class folder and below it, in sorted order, and the ones ending in
+  ``.jpg``, ``.jpeg`` or ``.png`` in any letter case are the images;
+- ``X`` holds float32 pixel values in ``[0, 255]``, resized to ``image_size`` without keeping
+  the aspect ratio; ``y`` holds int labels, or one-hot rows with ``label_mode="categorical"``.
+
+Where it differs, on purpose: hidden files (``.DS_Store``, macOS's ``._photo.jpg``) and hidden
+folders (``.ipynb_checkpoints``) are ignored; a file that does not decode raises an error
+naming it instead of stopping the whole pipeline with a bare decoder message; it decodes with
+Pillow, whose C decoders and resizers release the GIL, so thread workers can run in parallel;
+a JPEG much larger than ``image_size`` is decoded at a reduced size (``Image.draft``: the
+decoder skips the DCT detail the resize would throw away); and resizing is Pillow's bilinear
+filter, which antialiases when shrinking (TensorFlow's default resize does not).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+"""File endings (compared in lower case) that count as images."""
+
+CROP_SCALE = (0.8, 1.0)
+"""With ``augment=True``, each crop keeps this fraction range of the image's width and height."""
+
+LABEL_MODES = ("int", "categorical")
+
+
+def list_image_files(directory: str | Path) -> tuple[list[str], np.ndarray, list[str]]:
+    """The images of ``directory/<class>/...``: ``(file_paths, labels, class_names)``.
+
+    ``class_names`` are the sorted names of the non-hidden subfolders; ``labels[i]`` (int32)
+    is the index in ``class_names`` of the folder holding ``file_paths[i]``. Files are listed
+    class by class, then in sorted path order: the order ``image_dataset_from_directory``
+    gives with ``shuffle=False``. Hidden files and folders and non-image files are skipped.
+    Raises FileNotFoundError if ``directory`` is not a folder or has no class subfolder.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a folder")
+    class_names = sorted(e.name for e in os.scandir(directory)
+                         if e.is_dir() and not e.name.startswith("."))
+    if not class_names:
+        raise FileNotFoundError(f"{directory} has no class subfolders (expected "
+                                "directory/<class name>/<image file>)")
+    file_paths: list[str] = []
+    labels: list[int] = []
+    for k, name in enumerate(class_names):
+        walk = sorted(os.walk(directory / name), key=lambda entry: entry[0])
+        for root, _dirs, files in walk:
+            if any(part.startswith(".") for part in Path(root).relative_to(directory).parts):
+                continue  # inside a hidden folder
+            for fname in sorted(files):
+                if not fname.startswith(".") and fname.lower().endswith(IMAGE_EXTENSIONS):
+                    file_paths.append(os.path.join(root, fname))
+                    labels.append(k)
+    return file_paths, np.asarray(labels, dtype=np.int32), class_names
+
+
+def _crop_box(width: int, height: int, crop: tuple[float, float, float, float] | None
+              ) -> tuple[float, float, float, float]:
+    """The pixel box ``(left, top, right, bottom)`` a fractional crop selects."""
+    if crop is None:
+        return (0.0, 0.0, float(width), float(height))
+    scale_x, scale_y, off_x, off_y = crop
+    w, h = scale_x * width, scale_y * height
+    left, top = off_x * (width - w), off_y * (height - h)
+    return (left, top, left + w, top + h)
+
+
+def load_image(path: str | Path, image_size: tuple[int, int] = (160, 160),
+               crop: tuple[float, float, float, float] | None = None,
+               flip: bool = False, draft: bool = True) -> np.ndarray:
+    """Decode one image file to a uint8 RGB array of shape ``(*image_size, 3)``.
+
+    Grayscale, palette, RGBA (alpha dropped) and CMYK files are converted to RGB.
+    ``crop = (scale_x, scale_y, offset_x, offset_y)``, all in ``[0, 1]``, keeps that
+    fraction of the width and height at that relative position before resizing; ``flip``
+    mirrors left-right. ``draft`` lets the JPEG decoder skip detail the resize would discard
+    (it only acts on a JPEG at least twice the needed size). Raises ValueError naming
+    ``path`` if the file is not a readable image or is cut short.
+    """
+    height, width = int(image_size[0]), int(image_size[1])
+    try:
+        with Image.open(path) as img:
+            if draft and img.format == "JPEG":
+                # Ask for enough pixels that the crop still covers image_size.
+                sx, sy = (crop[0], crop[1]) if crop is not None else (1.0, 1.0)
+                img.draft("RGB", (math.ceil(width / sx), math.ceil(height / sy)))
+            img.load()  # decodes now: a truncated file fails here, not later
+            if img.mode != "RGB":
+                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                if img.mode == "RGBA":
+                    img = img.convert("RGB")
+            box = _crop_box(img.width, img.height, crop)
+            img = img.resize((width, height), Image.Resampling.BILINEAR, box=box)
+            if flip:
+                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            return np.asarray(img, dtype=np.uint8)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: image file not found") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: cannot decode this image file ({type(e).__name__}: "
+                         f"{e}); it is corrupt, truncated or not an image") from e
+
+
+def _epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """The order of ``epoch``: a permutation of ``range(n)`` drawn from ``(seed, epoch)``.
+
+    A pure function of its arguments, so every worker process computes the same order, a
+    re-run with the same seed repeats it, and consecutive epochs differ. (The same rule as
+    ``helpers.generator.epoch_order``, repeated here so this module stands alone.)
+    """
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class ImageFolderDataset(keras.utils.PyDataset):
+    """Batches ``(X, y)`` decoded on the fly from ``directory/<class>/<image file>``.
+
+    Args:
+        directory: the folder holding one subfolder per class.
+        image_size: ``(height, width)`` every image is resized to.
+        batch_size: images per batch; ``len()`` rounds up, so no image is dropped.
+        shuffle: a new order every epoch, a function of ``(seed, epoch)``: every file is
+            served exactly once per epoch.
+        seed: makes shuffling and augmentation reproducible; ``None`` draws one.
+        augment: a random crop (``CROP_SCALE`` of each side) and a left-right flip per
+            image, drawn from a generator seeded by ``(seed, epoch, batch index)``: the same
+            batch whichever worker (thread or process) computes it.
+        label_mode: ``"int"`` (int32 labels ``(b,)``, for
+            ``sparse_categorical_crossentropy``) or ``"categorical"`` (float32 one-hot
+            ``(b, num_classes)``).
+        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
+            ``keras.utils.PyDataset``.
+
+    Attributes: ``class_names``, ``file_paths`` and ``labels`` (aligned, in the stable order
+    of ``list_image_files``), ``num_classes``, ``seed``, ``epoch``. The object holds only
+    paths, labels and settings, so it pickles cheaply for process workers.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        image_size: tuple[int, int] = (160, 160),
+        batch_size: int = 32,
+        shuffle: bool = True,
+        seed: int | None = None,
+        augment: bool = False,
+        label_mode: str = "int",
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if (len(image_size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0
+                                            for s in image_size)):
+            raise ValueError(f"image_size must be (height, width) in positive integers, "
+                             f"got {image_size!r}")
+        if label_mode not in LABEL_MODES:
+            raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
+        self.directory = Path(directory)
+        self.file_paths, self.labels, self.class_names = list_image_files(self.directory)
+        if not self.file_paths:
+            raise FileNotFoundError(f"{self.directory}: no image files (.jpg, .jpeg, .png) "
+                                    f"in its class folders {self.class_names}")
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.augment = augment
+        self.label_mode = label_mode
+        self.seed = (int(np.random.SeedSequence().entropy) % 2**63 if seed is None
+                     else int(seed))
+        self.epoch = 0
+        self.indexes = _epoch_order(len(self.file_paths), self.seed, self.epoch, shuffle)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.file_paths) / self.batch_size)
+
+    def on_epoch_end(self) -> None:
+        """Move to the next epoch's order (called by ``fit()`` after each epoch)."""
+        self.epoch += 1
+        self.indexes = _epoch_order(len(self.file_paths), self.seed, self.epoch, self.shuffle)
+
+    def batch_indices(self, index: int) -> np.ndarray:
+        """Positions in ``file_paths`` of the images batch ``index`` holds this epoch."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
+        return self.indexes[index * self.batch_size:(index + 1) * self.batch_size]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.batch_indices(index)
+        X = np.empty((len(rows), *self.image_size, 3), dtype=np.float32)
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            scales = rng.uniform(*CROP_SCALE, size=(len(rows), 2))
+            offsets = rng.random((len(rows), 2))
+            flips = rng.random(len(rows)) < 0.5
+        for j, k in enumerate(rows.tolist()):
+            if self.augment:
+                crop = (*scales[j], *offsets[j])
+                X[j] = load_image(self.file_paths[k], self.image_size, crop, bool(flips[j]))
+            else:
+                X[j] = load_image(self.file_paths[k], self.image_size)
+        y = self.labels[rows]
+        if self.label_mode == "categorical":
+            y = keras.utils.to_categorical(y, self.num_classes).astype(np.float32)
+        return X, y
+
+
+__all__ = ["CROP_SCALE", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
+           "list_image_files", "load_image"]
