@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers.article import ArticleDataGenerator
-from helpers.models import article_cifar_cnn, volume_cnn
+from helpers.models import article_cifar_cnn, initialize, volume_cnn
 from helpers.workloads import InMemoryBatches
 
 
@@ -17,6 +17,31 @@ def test_volume_cnn_shapes_and_training_step():
     y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
     assert model.predict(x, verbose=0).shape == (4, 3)
     assert np.isfinite(model.train_on_batch(x, y)[0])
+
+
+def test_volume_cnn_initial_weights_are_the_same_numbers_on_every_backend():
+    weights = volume_cnn(seed=3).get_weights()
+    # Drawn by NumPy, so these sums are the same whichever backend runs this test.
+    assert round(float(weights[0].astype(np.float64).sum()), 5) == -0.02842
+    assert round(float(np.abs(weights[-2]).astype(np.float64).sum()), 4) == 57.1264
+    again = volume_cnn(seed=3).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(weights, again, strict=True))
+    other = volume_cnn(seed=4).get_weights()
+    assert not np.array_equal(weights[0], other[0])
+
+
+def test_initialize_draws_glorot_uniform_kernels_and_zero_biases():
+    model = initialize(volume_cnn(seed=None), seed=0)
+    for layer in model.layers:
+        for w in layer.trainable_weights:
+            value = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
+            if w.path.endswith("bias"):
+                assert not value.any()
+            else:
+                receptive = int(np.prod(value.shape[:-2]))
+                limit = np.sqrt(6 / (receptive * (value.shape[-2] + value.shape[-1])))
+                assert np.abs(value).max() <= limit
+                assert np.abs(value).max() > 0.9 * limit  # spread over the whole range
 
 
 def test_article_cifar_cnn_is_the_articles():

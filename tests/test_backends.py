@@ -1,0 +1,32 @@
+"""helpers.backends: what fit() does with a PyDataset, observed in a child process."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+
+from helpers.backends import BACKENDS, installed_backends, observe
+
+
+def test_observe_refuses_an_unknown_backend():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        observe("numpy-only")
+
+
+def test_installed_backends_lists_the_running_one():
+    assert keras.backend.backend() in installed_backends()
+    assert set(installed_backends()) <= set(BACKENDS)
+
+
+def test_observe_the_running_backend():
+    seen = observe(keras.backend.backend())
+    assert seen["backend"] == keras.backend.backend()
+    reads = seen["reads"]
+    assert reads["fit_epochs"] == 2
+    assert reads["outside_epochs"] >= 0
+    assert reads["dataset_epoch_begins"] >= 2
+    # A model built before fit() consumes every batch of every epoch exactly once.
+    for workers in (1, 2):
+        assert seen["consumed_exactly_once"][f"workers={workers}, built"] == [True] * 3
+    assert seen["overlap"]["step_ms"] > 0
+    assert all(isinstance(v, str) and v for v in seen["empty"].values())
