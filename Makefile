@@ -1,7 +1,9 @@
 # Two commands for a new user (see README.md):
-#   make lab    set up .venv and open the course in JupyterLab
-#   make test   set up .venv and run the whole test suite (what CI runs)
+#   make lab    set up .venv and open the course in JupyterLab (TensorFlow backend)
+#   make test   set up .venv, add JAX and PyTorch (CPU builds), and run the whole test suite
+#               on all three Keras backends (what CI runs)
 # Others:
+#   make test BACKENDS=jax      the suite on one backend only
 #   make outputs     re-run every notebook top to bottom in a fresh kernel and save its outputs
 #   make benchmarks  print the course's measured figures
 
@@ -9,6 +11,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BACKENDS_STAMP := $(VENV)/.installed-backends
+BACKENDS ?= tensorflow jax torch
+# PyTorch's CPU build. PyPI's Linux wheel of torch pulls several GB of CUDA libraries, so the
+# tests take the CPU build: a local "+cpu" wheel if pip can see one (a wheel folder in pip's
+# find-links), else PyTorch's own CPU index. The check after it refuses a CUDA build.
+TORCH_VERSION ?= 2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -25,23 +34,38 @@ $(STAMP): requirements.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
+# JAX and PyTorch, CPU builds, for the tests only (TensorFlow comes with requirements.txt).
+$(BACKENDS_STAMP): $(STAMP) requirements-backends.txt
+	$(BIN)/python -m pip install --quiet -r requirements-backends.txt
+	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)+cpu" 2>/dev/null \
+		|| $(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX)
+	$(BIN)/python -c "import sys, torch; sys.exit('a CUDA build of torch got installed' if torch.version.cuda else 0)"
+	touch $(BACKENDS_STAMP)
+
 test: lint unit notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests benchmarks notebooks tools
 
-unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+unit: $(BACKENDS_STAMP)
+	@for backend in $(BACKENDS); do \
+		echo "== unit tests, KERAS_BACKEND=$$backend"; \
+		KERAS_BACKEND=$$backend $(BIN)/python -m pytest tests || exit 1; \
+	done
 
-notebooks: $(STAMP)
-	$(BIN)/python -m pytest notebooks
+notebooks: $(BACKENDS_STAMP)
+	@for backend in $(BACKENDS); do \
+		echo "== notebooks, KERAS_BACKEND=$$backend"; \
+		KERAS_BACKEND=$$backend $(BIN)/python -m pytest notebooks || exit 1; \
+	done
 
 # TQDM_DISABLE: progress bars are for people running the notebook; in committed outputs a
 # widget bar would show on GitHub frozen at 0%.
+# Committed outputs are the TensorFlow run, the course's default backend.
 outputs: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; \
-		TQDM_DISABLE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		KERAS_BACKEND=tensorflow TQDM_DISABLE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
 	done
 

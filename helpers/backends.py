@@ -29,7 +29,7 @@ import threading
 import time
 import warnings
 
-__all__ = ["BACKENDS", "installed_backends", "observe"]
+__all__ = ["BACKENDS", "PARTS", "installed_backends", "observe"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 """The three Keras backends, in the order the course shows them."""
@@ -40,18 +40,25 @@ def installed_backends() -> list[str]:
     return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
-def observe(backend: str, timeout: float = 300.0) -> dict:
-    """Run the observations in a child process on ``backend``; return its findings.
+PARTS = ("reads", "consumed", "overlap", "empty")
 
+
+def observe(backend: str, parts: tuple[str, ...] = PARTS, timeout: float = 300.0) -> dict:
+    """Run the observations ``parts`` in a child process on ``backend``; return its findings.
+
+    ``parts`` picks among ``PARTS`` (each costs a few seconds; "overlap" the most).
     Raises RuntimeError, with the child's last lines, if it fails or exceeds ``timeout``
     seconds (the child is killed then: nothing is left running).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"parts must be among {PARTS}, got {sorted(unknown)}")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONWARNINGS": "ignore"}
     try:
-        run = subprocess.run([sys.executable, "-m", "helpers.backends"], env=env,
+        run = subprocess.run([sys.executable, "-m", "helpers.backends", *parts], env=env,
                              capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"observing {backend} took over {timeout:.0f} s") from None
@@ -68,7 +75,7 @@ def observe(backend: str, timeout: float = 300.0) -> dict:
 _N_BATCHES, _BATCH, _FEATURES = 8, 64, 512
 
 
-def _child() -> dict:
+def _child(parts: tuple[str, ...]) -> dict:
     import keras
     import numpy as np
 
@@ -137,71 +144,74 @@ def _child() -> dict:
         m.compile(optimizer="sgd", loss="mse", run_eagerly=tap_log is not None)
         return m
 
+    def reads() -> dict:
+        """Reads outside training epochs, and on which thread __getitem__ runs."""
+        probe = Probe()
+        model(width=64).fit(probe, epochs=2, verbose=0, callbacks=[Marks(probe)])
+        inside = [r for r in probe.reads if r[1]]
+        return {"fit_epochs": 2, "outside_epochs": sum(not r[1] for r in probe.reads),
+                "dataset_epoch_begins": probe.begins,
+                "in_main_thread": all(r[2] for r in inside)}
+
+    def consumed() -> dict:
+        """Per training epoch: did the steps receive every batch of one epoch exactly once?"""
+        found = {}
+        for workers in (1, 2):
+            for build_first in (False, True):
+                log: list[int] = []
+                probe = Probe(workers=workers)
+                m = model(tap_log=log, width=64)
+                if build_first:  # one evaluate() builds the model, its loss and its metrics
+                    m.evaluate(*probe[0], verbose=0)
+                m.fit(probe, epochs=3, verbose=0, shuffle=False)
+                epochs = [log[k * _N_BATCHES:(k + 1) * _N_BATCHES] for k in range(3)]
+                ok = [sorted(t % 1000 for t in e) == list(range(_N_BATCHES))
+                      and len({t // 1000 for t in e}) == 1 for e in epochs]
+                found[f"workers={workers}, {'built' if build_first else 'unbuilt'}"] = ok
+        return found
+
+    def overlap() -> dict:
+        """Per-batch time (best of three epochs after a warm-up) of the model alone, then
+        with a loader that waits as long as one training step takes, for 1 and 2 workers."""
+        def per_batch_ms(m, probe):
+            marks = Marks(probe)
+            m.fit(probe, epochs=4, verbose=0, callbacks=[marks])
+            return 1000 * min(marks.seconds[1:]) / probe.n
+
+        m = model(width=2048)  # a step of tens of milliseconds: overheads stay small beside it
+        step_ms = per_batch_ms(m, Probe())
+        found = {"step_ms": step_ms, "load_ms": step_ms}
+        for workers in (1, 2):
+            found[f"together_ms_workers={workers}"] = per_batch_ms(
+                m, Probe(load_s=step_ms / 1000, workers=workers))
+        return found
+
+    def empty() -> dict:
+        """What fit() does with a dataset of zero batches, model unbuilt or built."""
+        def outcome(m):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    h = m.fit(Probe(n_batches=0), epochs=1, verbose=0)
+                except Exception as e:  # what each backend raises is the observation
+                    first = (str(e).splitlines() or [""])[0][:100]
+                    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+            said = [str(w.message).splitlines()[0][:60] for w in caught
+                    if "ran out of data" in str(w.message)]
+            return (f"no error, {len(h.history)} metrics recorded"
+                    + (f"; warns: {said[0]}" if said else ""))
+
+        built = model(width=8)
+        built.evaluate(*Probe()[0], verbose=0)
+        return {"unbuilt model": outcome(model(width=8)), "built model": outcome(built)}
+
     out: dict = {"backend": keras.backend.backend(), "keras": keras.__version__}
-
-    # 1. Reads outside training epochs, and on which thread __getitem__ runs.
-    probe = Probe()
-    model(width=64).fit(probe, epochs=2, verbose=0, callbacks=[Marks(probe)])
-    inside = [r for r in probe.reads if r[1]]
-    out["reads"] = {
-        "fit_epochs": 2,
-        "outside_epochs": sum(not r[1] for r in probe.reads),
-        "dataset_epoch_begins": probe.begins,
-        "in_main_thread": all(r[2] for r in inside),
-    }
-
-    # 2. What training consumed, per epoch: every batch of that epoch exactly once?
-    consumed = {}
-    for workers in (1, 2):
-        for build_first in (False, True):
-            log: list[int] = []
-            probe = Probe(workers=workers)
-            m = model(tap_log=log, width=64)
-            if build_first:  # one evaluate() builds the model, its loss and its metrics
-                m.evaluate(*probe[0], verbose=0)
-            m.fit(probe, epochs=3, verbose=0, shuffle=False)
-            epochs = [log[k * _N_BATCHES:(k + 1) * _N_BATCHES] for k in range(3)]
-            ok = [sorted(t % 1000 for t in e) == list(range(_N_BATCHES))
-                  and len({t // 1000 for t in e}) == 1 for e in epochs]
-            consumed[f"workers={workers}, {'built' if build_first else 'unbuilt'}"] = ok
-    out["consumed_exactly_once"] = consumed
-
-    # 3. Is loading overlapped with the training step? Per-batch time of the best of three
-    # epochs after a warm-up: the model alone (loading costs nothing), then with a loader
-    # that waits as long as one training step takes.
-    def per_batch_ms(m, probe):
-        marks = Marks(probe)
-        m.fit(probe, epochs=4, verbose=0, callbacks=[marks])
-        return 1000 * min(marks.seconds[1:]) / probe.n
-
-    m = model(width=2048)  # a step of tens of milliseconds: overheads stay small beside it
-    step_ms = per_batch_ms(m, Probe())
-    overlap = {"step_ms": step_ms, "load_ms": step_ms}
-    for workers in (1, 2):
-        overlap[f"together_ms_workers={workers}"] = per_batch_ms(
-            m, Probe(load_s=step_ms / 1000, workers=workers))
-    out["overlap"] = overlap
-
-    # 4. A dataset of zero batches.
-    def outcome(m):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                h = m.fit(Probe(n_batches=0), epochs=1, verbose=0)
-            except Exception as e:  # what each backend raises is the observation
-                first = (str(e).splitlines() or [""])[0][:100]
-                return f"{type(e).__name__}: {first}" if first else type(e).__name__
-        said = [str(w.message).splitlines()[0][:80] for w in caught
-                if "ran out of data" in str(w.message)]
-        return f"no error, {len(h.history)} metrics recorded" + (f"; warns: {said[0]}"
-                                                                  if said else "")
-
-    built = model(width=8)
-    built.evaluate(*Probe()[0], verbose=0)
-    out["empty"] = {"unbuilt model": outcome(model(width=8)), "built model": outcome(built)}
+    steps = {"reads": reads, "consumed": consumed, "overlap": overlap, "empty": empty}
+    for part in parts:
+        out[part] = steps[part]()
     return out
 
 
 if __name__ == "__main__":
     warnings.simplefilter("ignore")
-    print(json.dumps(_child()))
+    print(json.dumps(_child(tuple(sys.argv[1:]) or PARTS)))
