@@ -55,9 +55,8 @@ __all__ = [
 def c_stderr_silenced() -> Iterator[None]:
     """Send this process's file descriptor 2 (C-level stderr) to /dev/null for the block.
 
-    For TensorFlow's C++ start-up notes, printed by every fresh interpreter that imports
-    it: Grain's and PyTorch's spawned workers re-import TensorFlow (through Keras). Python
-    exceptions raised in those workers still reach this process as exceptions.
+    For TensorFlow's C++ start-up notes, which Grain's and PyTorch's spawned workers print
+    when they import it again; their Python exceptions still reach this process.
     """
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -72,7 +71,6 @@ def c_stderr_silenced() -> Iterator[None]:
 
 # ---------------------------------------------------------------------------------------
 # The loaders
-
 
 def keras_image_dataset(directory: str | Path, image_size: tuple[int, int],
                         batch_size: int, seed: int):
@@ -157,10 +155,9 @@ def torch_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tupl
     """A PyTorch ``DataLoader`` over ``DecodeSample``: shuffled with a seeded generator,
     ``workers`` worker processes (0: the main process).
 
-    Workers start with ``context`` (``"spawn"``: a fresh interpreter, on every OS; a
-    ``fork`` of a process running TensorFlow's or JAX's threads can deadlock or crash) once,
-    on the first epoch, and stay for the next ones (``persistent_workers``): the start-up
-    (each worker imports Keras and its backend) is paid once per loader, not per epoch.
+    Workers start with ``context`` (``"spawn"``, on every OS; a ``fork`` of a process running
+    TensorFlow's or JAX's threads can deadlock or crash) on the first epoch and stay for the
+    next (``persistent_workers``): their start-up (each imports Keras) is paid once.
     """
     import torch
 
@@ -174,7 +171,6 @@ def torch_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tupl
 
 # ---------------------------------------------------------------------------------------
 # Measuring
-
 
 def anon_bytes(include_children: bool = True) -> int:
     """Anonymous resident memory (``RssAnon``) of this process, plus its workers' USS.
@@ -271,9 +267,8 @@ def fit_rate(model: keras.Model, make: Callable[[], object], n_samples: int,
     """Best samples/s of one ``fit()`` epoch over ``rounds`` epochs, each on a fresh loader
     (with ``reuse``, all on one, after an untimed epoch that starts its persistent workers).
 
-    ``warmup`` first runs one untimed epoch (compiles the train step, warms caches).
-    ``steps_per_epoch`` is given, so loaders whose length ``fit()`` cannot know (Grain)
-    end their epoch without a warning, and ``shuffle=False``: every loader shuffles itself.
+    ``warmup``: one untimed epoch first (compiles the train step). ``steps_per_epoch`` is
+    given, so a loader of unknown length (Grain) ends its epoch without a warning.
     """
     steps = math.ceil(n_samples / batch_size)
     kwargs = {"epochs": 1, "verbose": 0, "shuffle": False, "steps_per_epoch": steps}
@@ -291,8 +286,7 @@ def fit_rate(model: keras.Model, make: Callable[[], object], n_samples: int,
 
 @dataclass(frozen=True)
 class ThreadScaling:
-    """The same work done by one thread, then split between two: best wall times, and the
-    cores the process kept busy (its CPU time / wall time) in each case."""
+    """Best wall times of one work by 1 and 2 threads; cores busy (CPU / wall time) in each."""
 
     wall_1: float
     wall_2: float
@@ -303,14 +297,21 @@ class ThreadScaling:
     def speedup(self) -> float:
         return self.wall_1 / self.wall_2
 
+    def released_fraction(self, holds: ThreadScaling, releases: ThreadScaling) -> float | None:
+        """Where this work's 2-thread core use lies between work known to hold the GIL (0)
+        and work known to release it (1), measured alike; None when those two did not
+        differ (no spare core at that moment: the test says nothing)."""
+        span = releases.busy_2 - holds.busy_2
+        return None if span < 0.3 else (self.busy_2 - holds.busy_2) / span
+
 
 def thread_scaling(work: Callable[[object], object], items: Sequence,
                    rounds: int = 3) -> ThreadScaling:
     """Run ``work`` on every item with 1 thread, then 2 threads; best of ``rounds`` each.
 
     Code that holds the GIL keeps about one core busy however many threads run it; code
-    that releases it (C decoders, if they do) can keep two busy. Compare with a
-    pure-Python ``work`` measured the same way, on the same machine at the same moment.
+    that releases it can keep two busy, if two are free: compare with work known to hold
+    it and work known to release it (``ThreadScaling.released_fraction``).
     """
     out = []
     for n_threads in (1, 2):
