@@ -12,6 +12,21 @@ from .cifar import CIFAR10Sequence, build_cifar10_cache, load_cifar10_pickle, re
 from .cifar_download import get_cifar10
 from .environment import data_root, setup_notebook
 from .generator import DataGenerator
+from .image_loaders import (
+    DecodeSample,
+    PeakAnon,
+    c_stderr_silenced,
+    fit_rate,
+    grain_loader,
+    keras_image_dataset,
+    loader_rate,
+    small_image_cnn,
+    tf_data_loader,
+    thread_scaling,
+    torch_loader,
+)
+from .imagenette import get_imagenette, write_imagenette_like
+from .images import ImageFolderDataset, list_image_files, load_image
 from .memory import MB, PeakMemory, rss_bytes, total_memory_bytes
 from .memory_study import memory_study
 from .models import article_cifar_cnn, volume_cnn
@@ -19,7 +34,7 @@ from .packed import PACKED_INDEX, PackedDataGenerator, pack_volume_dataset
 from .partition import stratified_split, validate_partition
 from .progress import progress_bar
 from .tfdata import volume_tf_data
-from .throughput import fit_batches, probe, sweep_workers
+from .throughput import fit_batches, measure_model, probe, sweep_workers
 from .throughput_plots import plot_ratios, plot_sweep
 from .timing import best_epoch_seconds, best_rates, read_files, serve_all
 from .volumes import VOLUME_SHAPES, load_partition, make_volume_dataset
@@ -27,13 +42,18 @@ from .workloads import InMemoryBatches, SimulatedWork
 
 __all__ = [
     "MB", "PACKED_INDEX", "VOLUME_SHAPES",
-    "ArticleDataGenerator", "CIFAR10Sequence", "DataGenerator", "InMemoryBatches",
-    "PackedDataGenerator", "PeakMemory", "SimulatedWork",
+    "ArticleDataGenerator", "CIFAR10Sequence", "DataGenerator", "DecodeSample",
+    "ImageFolderDataset", "InMemoryBatches", "PackedDataGenerator", "PeakAnon", "PeakMemory",
+    "SimulatedWork",
     "article_cifar_cnn", "best_epoch_seconds", "best_rates", "build_cifar10_cache",
-    "data_root", "fit_batches", "get_cifar10", "installed_backends", "load_cifar10_pickle",
-    "load_partition", "make_volume_dataset", "memory_study", "observe", "pack_volume_dataset",
-    "plot_ratios", "plot_sweep",
-    "probe", "progress_bar", "read_cifar10_batch", "read_files", "rss_bytes", "serve_all",
-    "setup_notebook", "stratified_split", "sweep_workers", "total_memory_bytes",
-    "validate_partition", "volume_cnn", "volume_tf_data",
+    "c_stderr_silenced", "data_root", "fit_batches", "fit_rate", "get_cifar10",
+    "get_imagenette", "grain_loader", "installed_backends", "keras_image_dataset",
+    "list_image_files",
+    "load_cifar10_pickle", "load_image", "load_partition", "loader_rate",
+    "make_volume_dataset", "measure_model", "memory_study", "observe", "pack_volume_dataset",
+    "plot_ratios", "plot_sweep", "probe", "progress_bar", "read_cifar10_batch", "read_files",
+    "rss_bytes", "serve_all", "setup_notebook", "small_image_cnn", "stratified_split",
+    "sweep_workers", "tf_data_loader", "thread_scaling", "torch_loader",
+    "total_memory_bytes", "validate_partition", "volume_cnn", "volume_tf_data",
+    "write_imagenette_like",
 ]

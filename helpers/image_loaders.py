@@ -9,28 +9,32 @@ image size:
   ``map``, ``prefetch``);
 - ``grain_loader``: a Grain ``MapDataset`` (shuffle, map, batch) read by threads or by
   worker processes;
-- ``torch_loader``: a PyTorch ``DataLoader`` with ``num_workers``.
+- ``torch_loader``: a PyTorch ``DataLoader`` with ``num_workers`` worker processes, started
+  with ``spawn`` (safe beside TensorFlow's and JAX's threads, in Jupyter too) and kept alive
+  between epochs (``persistent_workers``).
 
-Every loader decodes the same ``file_paths`` with the same labels, so all serve the same
-epoch. TensorFlow, Grain and PyTorch are imported only when their loader is built, so this
-module loads on any backend; ``available()`` says which are installed.
+Every loader decodes the same files with the same labels. TensorFlow, Grain and PyTorch
+are imported only when their loader is built, so this module loads on any backend.
 
-Timing: ``loader_rate`` iterates one epoch the way ``fit()`` converts it to NumPy
-(``keras.src...get_data_adapter``, a private import, as in ``helpers.throughput``);
-``fit_rate`` times one ``fit()`` epoch. Memory: ``PeakAnon`` samples anonymous memory
-(``RssAnon``: heap and worker copies; not page cache, not memory-mapped file pages) of this
-process and its children.
+Timing: ``loader_rate`` (epochs of a loader alone), ``fit_rate`` (``fit()`` epochs; the model
+alone is ``helpers.throughput.measure_model``), ``thread_scaling`` (do two threads keep more
+cores busy than one: the GIL test). A ``PyDataset`` is read through Keras' own adapter, which
+runs its workers as ``fit()`` does (``helpers.throughput._pydataset_adapter``, the course's
+one private Keras import); other loaders run their own workers and are simply iterated.
+``PeakAnon``: peak anonymous memory (``RssAnon``: heap and worker copies; not page cache,
+not memory-mapped file pages) of this process and its children.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -38,23 +42,21 @@ import numpy as np
 import psutil
 
 from .images import load_image
+from .throughput import _pydataset_adapter
 
-MB = 1024**2
-
-
-def available(name: str) -> bool:
-    """True if the package ``name`` (``"tensorflow"``, ``"grain"``, ``"torch"``) is installed."""
-    return importlib.util.find_spec(name) is not None
+__all__ = [
+    "DecodeSample", "PeakAnon", "ThreadScaling", "anon_bytes", "c_stderr_silenced",
+    "fit_rate", "grain_loader", "keras_image_dataset", "loader_rate", "small_image_cnn",
+    "tf_data_loader", "thread_scaling", "torch_loader",
+]
 
 
 @contextlib.contextmanager
 def c_stderr_silenced() -> Iterator[None]:
     """Send this process's file descriptor 2 (C-level stderr) to /dev/null for the block.
 
-    For TensorFlow's C++ start-up notes, printed by every fresh interpreter that imports
-    it: Grain's worker processes are started with ``spawn``, so each one re-imports
-    TensorFlow (through Keras) and prints them again. Python exceptions raised in those
-    workers still reach this process as exceptions.
+    For TensorFlow's C++ start-up notes, which Grain's and PyTorch's spawned workers print
+    when they import it again; their Python exceptions still reach this process.
     """
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -69,7 +71,6 @@ def c_stderr_silenced() -> Iterator[None]:
 
 # ---------------------------------------------------------------------------------------
 # The loaders
-
 
 def keras_image_dataset(directory: str | Path, image_size: tuple[int, int],
                         batch_size: int, seed: int):
@@ -150,29 +151,33 @@ def grain_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tupl
 
 
 def torch_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tuple[int, int],
-                 batch_size: int, seed: int, workers: int = 0):
+                 batch_size: int, seed: int, workers: int = 0, context: str = "spawn"):
     """A PyTorch ``DataLoader`` over ``DecodeSample``: shuffled with a seeded generator,
-    ``workers`` worker processes (0: the main process)."""
+    ``workers`` worker processes (0: the main process).
+
+    Workers start with ``context`` (``"spawn"``, on every OS; a ``fork`` of a process running
+    TensorFlow's or JAX's threads can deadlock or crash) on the first epoch and stay for the
+    next (``persistent_workers``): their start-up (each imports Keras) is paid once.
+    """
     import torch
 
     generator = torch.Generator().manual_seed(seed)
+    extra = ({"multiprocessing_context": context, "persistent_workers": True}
+             if workers > 0 else {})
     return torch.utils.data.DataLoader(
         DecodeSample(file_paths, labels, image_size), batch_size=batch_size, shuffle=True,
-        num_workers=workers, generator=generator, persistent_workers=False)
+        num_workers=workers, generator=generator, **extra)
 
 
 # ---------------------------------------------------------------------------------------
 # Measuring
 
-
 def anon_bytes(include_children: bool = True) -> int:
     """Anonymous resident memory (``RssAnon``) of this process, plus its workers' USS.
 
-    Unlike RSS, ``RssAnon`` leaves out file pages (page cache of the images read,
-    memory-mapped files), which the kernel can reclaim: it is what the loader really holds.
-    A forked worker shares its parent's pages until it writes them, so for workers the
-    unique set (USS, pages only that process holds) is added, never counting a page twice.
-    Where ``/proc`` is missing, this process's USS stands in for ``RssAnon``.
+    Unlike RSS, ``RssAnon`` leaves out file pages (page cache, memory-mapped files), which
+    the kernel can reclaim. For workers, the pages only they hold (USS) are added, never
+    counting a shared page twice. Without ``/proc``, this process's USS stands in.
     """
     me = psutil.Process()
     try:
@@ -192,9 +197,7 @@ class PeakAnon:
     """Highest ``anon_bytes()`` seen while the ``with`` block runs (sampled every 20 ms)."""
 
     def __init__(self, interval: float = 0.02) -> None:
-        self.interval = interval
-        self.peak = 0
-        self.before = 0
+        self.interval, self.peak, self.before = interval, 0, 0
         self._stop = threading.Event()
 
     def _run(self) -> None:
@@ -213,94 +216,129 @@ class PeakAnon:
         self.peak = max(self.peak, anon_bytes())
 
 
-def _numpy_batches(loader) -> Iterator:
-    """One epoch of ``loader`` as ``fit()`` converts it: through Keras' own data adapter."""
-    from keras.src.trainers.data_adapters import get_data_adapter
+def _epoch(loader) -> Iterator:
+    """One epoch of ``loader``'s batches as NumPy arrays, read the way ``fit()`` reads it.
 
-    adapter = get_data_adapter(loader, shuffle=False)
-    adapter.on_epoch_begin()
-    try:
-        yield from adapter.get_numpy_iterator()
-    finally:
-        adapter.on_epoch_end()
+    A ``PyDataset`` goes through Keras' own adapter, which runs its workers; tf.data, Grain
+    and PyTorch loaders run their own workers when iterated, so they are iterated directly
+    and each batch converted to NumPy, as Keras' adapters for them do.
+    """
+    if isinstance(loader, keras.utils.PyDataset):
+        adapter = _pydataset_adapter(loader)
+        adapter.on_epoch_begin()
+        try:
+            yield from adapter.get_numpy_iterator()
+        finally:
+            adapter.on_epoch_end()
+    else:
+        for batch in loader:
+            yield keras.tree.map_structure(np.asarray, tuple(batch))
 
 
-def loader_rate(make: Callable[[], object], rounds: int = 2) -> tuple[float, int]:
-    """Best samples/s over ``rounds`` epochs of a fresh loader from ``make()``, and the
-    peak anonymous memory (bytes, this process and its workers) seen meanwhile."""
+def loader_rate(make: Callable[[], object], rounds: int = 2,
+                reuse: bool = False) -> tuple[float, int]:
+    """Best samples/s over ``rounds`` epochs of a loader, and the peak anonymous memory
+    (bytes, this process and its workers) seen meanwhile.
+
+    Each round reads a fresh loader from ``make()`` (worker start-up included, as a
+    ``PyDataset`` starts its pool every epoch); with ``reuse``, one loader serves a first,
+    untimed epoch (its persistent workers start) and then the ``rounds`` timed ones.
+    """
     best, peak = 0.0, 0
+    loader = make() if reuse else None
+    if reuse:
+        for _ in _epoch(loader):
+            pass
     for _ in range(rounds):
-        loader = make()
+        current = loader if reuse else make()
         with PeakAnon() as mem:
             start, n = time.perf_counter(), 0
-            for batch in _numpy_batches(loader):
+            for batch in _epoch(current):
                 n += len(batch[0])
             best = max(best, n / (time.perf_counter() - start))
         peak = max(peak, mem.peak)
-        del loader
+        del current
     return best, peak
 
 
 def fit_rate(model: keras.Model, make: Callable[[], object], n_samples: int,
-             batch_size: int, rounds: int = 2, warmup: bool = True) -> float:
-    """Best samples/s of one ``fit()`` epoch over ``rounds`` epochs, each on a fresh loader.
+             batch_size: int, rounds: int = 2, warmup: bool = True,
+             reuse: bool = False) -> float:
+    """Best samples/s of one ``fit()`` epoch over ``rounds`` epochs, each on a fresh loader
+    (with ``reuse``, all on one, after an untimed epoch that starts its persistent workers).
 
-    ``warmup`` first runs one untimed epoch (compiles the train step, warms caches).
-    ``steps_per_epoch`` is given, so loaders whose length ``fit()`` cannot know (Grain)
-    end their epoch without a warning, and ``shuffle=False``: every loader shuffles itself.
+    ``warmup``: one untimed epoch first (compiles the train step). ``steps_per_epoch`` is
+    given, so a loader of unknown length (Grain) ends its epoch without a warning.
     """
     steps = math.ceil(n_samples / batch_size)
     kwargs = {"epochs": 1, "verbose": 0, "shuffle": False, "steps_per_epoch": steps}
-    if warmup:
-        model.fit(make(), **kwargs)
+    loader = make() if reuse else None
+    if warmup or reuse:
+        model.fit(loader if reuse else make(), **kwargs)
     best = 0.0
     for _ in range(rounds):
-        loader = make()
+        loader = loader if reuse else make()
         start = time.perf_counter()
         model.fit(loader, **kwargs)
         best = max(best, n_samples / (time.perf_counter() - start))
     return best
 
 
-class _SameBatch(keras.utils.PyDataset):
-    """``steps`` times the same in-memory batch: a loader that costs nothing."""
+@dataclass(frozen=True)
+class ThreadScaling:
+    """Best wall times of one work by 1 and 2 threads; cores busy (CPU / wall time) in each."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, steps: int) -> None:
-        super().__init__()
-        self.x, self.y, self.steps = x, y, steps
+    wall_1: float
+    wall_2: float
+    busy_1: float
+    busy_2: float
 
-    def __len__(self) -> int:
-        return self.steps
+    @property
+    def speedup(self) -> float:
+        return self.wall_1 / self.wall_2
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.x, self.y
+    def released_fraction(self, holds: ThreadScaling, releases: ThreadScaling) -> float | None:
+        """Where this work's 2-thread core use lies between work known to hold the GIL (0)
+        and work known to release it (1), measured alike; None when those two did not
+        differ (no spare core at that moment: the test says nothing)."""
+        span = releases.busy_2 - holds.busy_2
+        return None if span < 0.3 else (self.busy_2 - holds.busy_2) / span
 
 
-def model_rate(model: keras.Model, image_size: tuple[int, int], batch_size: int,
-               n_samples: int, rounds: int = 2) -> float:
-    """Samples/s of ``fit()`` when every batch is one ready in-memory batch: the model
-    alone, the speed no loader can beat. Bottleneck ratio = this / a loader's ``fit_rate``.
+def thread_scaling(work: Callable[[object], object], items: Sequence,
+                   rounds: int = 3) -> ThreadScaling:
+    """Run ``work`` on every item with 1 thread, then 2 threads; best of ``rounds`` each.
+
+    Code that holds the GIL keeps about one core busy however many threads run it; code
+    that releases it can keep two busy, if two are free: compare with work known to hold
+    it and work known to release it (``ThreadScaling.released_fraction``).
     """
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (batch_size, *image_size, 3)).astype(np.float32)
-    y = rng.integers(0, model.output_shape[-1], batch_size).astype(np.int32)
-    steps = math.ceil(n_samples / batch_size)
-    model.fit(_SameBatch(x, y, steps), epochs=1, verbose=0)
-    best = 0.0
-    for _ in range(rounds):
-        start = time.perf_counter()
-        model.fit(_SameBatch(x, y, steps), epochs=1, verbose=0)
-        best = max(best, steps * batch_size / (time.perf_counter() - start))
-    return best
+    out = []
+    for n_threads in (1, 2):
+        best = (math.inf, 0.0)
+        with ThreadPoolExecutor(n_threads) as pool:
+            for _ in range(rounds):
+                start, cpu = time.perf_counter(), time.process_time()
+                list(pool.map(work, items))
+                wall = time.perf_counter() - start
+                if wall < best[0]:
+                    best = (wall, (time.process_time() - cpu) / wall)
+        out.append(best)
+    return ThreadScaling(out[0][0], out[1][0], out[0][1], out[1][1])
 
 
 def small_image_cnn(image_size: tuple[int, int], n_classes: int,
                     learning_rate: float = 2e-3) -> keras.Model:
-    """A small CNN for 0-255 RGB images (rescaled inside), compiled for int labels."""
+    """A small CNN for 0-255 RGB images (rescaled inside), compiled for int labels.
+
+    It averages 4x4 pixel blocks first: 16x fewer pixels for the convolutions, which keeps
+    a training step cheap on the CPU on all three backends (JAX's and PyTorch's CPU
+    convolutions cost several times TensorFlow's at full resolution).
+    """
     model = keras.Sequential([
         keras.Input((*image_size, 3)),
+        keras.layers.AveragePooling2D(4),
         keras.layers.Rescaling(1 / 255),
-        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
         keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
         keras.layers.Conv2D(64, 3, strides=2, activation="relu"),
         keras.layers.GlobalMaxPooling2D(),  # "is the shape anywhere?": max, not mean
@@ -310,10 +348,3 @@ def small_image_cnn(image_size: tuple[int, int], n_classes: int,
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
-
-__all__ = [
-    "DecodeSample", "MB", "PeakAnon", "anon_bytes", "available", "c_stderr_silenced",
-    "fit_rate", "grain_loader",
-    "keras_image_dataset", "loader_rate", "model_rate", "small_image_cnn",
-    "tf_data_loader", "torch_loader",
-]

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
-import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +27,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-# The course's archive tools; the one place this module imports other helpers from.
+# The course's verified download, checked extraction and atomic folder: the helpers this
+# module builds on (a learner lifting it takes helpers/archive.py and helpers/atomic.py too).
 from .archive import check_md5, download_verified, extract_tar_checked
-from .course import data_root
+from .atomic import atomic_folder
+
+__all__ = [
+    "ARCHIVE_NAME", "FOLDER_NAME", "IMAGENETTE_MD5", "IMAGENETTE_URL", "ImagenetteData",
+    "STANDIN_SHAPES", "WNID_NAMES", "download_imagenette", "extract_imagenette",
+    "get_imagenette", "readable_class_names", "write_imagenette_like",
+]
 
 IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-160.tgz"
 IMAGENETTE_MD5 = "e793b78cc4c9e9a4ccc0c1155377a412"
@@ -179,20 +184,16 @@ def write_imagenette_like(folder: str | Path, train_per_class: int = 40,
     landscape). One image in 20 is a grayscale JPEG and one in 25 a PNG file (``.png``), as
     real folders have. Class ``k`` (the ``k``-th WordNet ID in sorted order) draws the shape
     ``STANDIN_SHAPES[k]``; ``SYNTHETIC.txt`` in ``folder`` says so and lists the classes.
-    Written to a temporary folder renamed at the end; an existing ``folder`` is never
-    overwritten (FileExistsError).
+    Written whole or not at all (``helpers.atomic.atomic_folder``); an existing ``folder``
+    holding anything is never overwritten (FileExistsError).
     """
     folder = Path(folder)
     for name, n in (("train_per_class", train_per_class), ("val_per_class", val_per_class)):
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    if folder.exists():
-        raise FileExistsError(f"{folder} already exists; it is never overwritten")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
     rng = np.random.default_rng(seed)
     wnids = sorted(WNID_NAMES)
-    try:
+    with atomic_folder(folder) as tmp:
         for split, n in (("train", train_per_class), ("val", val_per_class)):
             for wnid, shape in zip(wnids, STANDIN_SHAPES, strict=True):
                 class_dir = tmp / split / wnid
@@ -210,10 +211,8 @@ def write_imagenette_like(folder: str | Path, train_per_class: int = 40,
         (tmp / STANDIN_NOTE).write_text(
             "Synthetic stand-in for imagenette2-160 written by "
             f"helpers.imagenette.write_imagenette_like (seed={seed}): same layout and file "
-            "formats, drawn shapes instead of photographs.\n" + "\n".join(lines) + "\n")
-        os.rename(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            "formats, drawn shapes instead of photographs.\n" + "\n".join(lines) + "\n",
+            encoding="utf-8")
     return folder
 
 
@@ -253,8 +252,8 @@ def readable_class_names(folder: str | Path) -> tuple[str, ...]:
     names = dict(WNID_NAMES)
     note = folder / STANDIN_NOTE
     if note.is_file():
-        names = dict(line.split("\t", 1) for line in note.read_text().splitlines()
-                     if "\t" in line)
+        text = note.read_text(encoding="utf-8")
+        names = dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
     wnids = sorted(e.name for e in os.scandir(folder / "train")
                    if e.is_dir() and not e.name.startswith("."))
     return tuple(names.get(w, w) for w in wnids)
@@ -271,7 +270,7 @@ def _host_reachable(url: str, timeout: float = 5.0) -> bool:
 
 
 def get_imagenette(
-    data_dir: str | Path | None = None,
+    data_dir: str | Path,
     prefer: str | None = None,
     standin_train_per_class: int = 40,
     standin_val_per_class: int = 15,
@@ -281,7 +280,8 @@ def get_imagenette(
     """Imagenette for a notebook: the real data if present or downloadable, else a stand-in.
 
     Args:
-        data_dir: parent folder (default ``data_root() / "imagenette"``). Real data lives in
+        data_dir: the folder this dataset lives in (notebooks pass
+            ``data_root() / "imagenette"``). Real data lives in
             ``<data_dir>/imagenette2-160``; the stand-in in
             ``<data_dir>/standin-<train>-<val>/imagenette2-160``.
         prefer: ``"real"``, ``"standin"`` or ``"auto"``; ``None`` reads the environment
@@ -293,7 +293,7 @@ def get_imagenette(
     When the ``CI`` environment variable is set, nothing is downloaded. Prints which data is
     in use and why.
     """
-    root = Path(data_dir) if data_dir is not None else data_root() / "imagenette"
+    root = Path(data_dir)
     choice = (prefer or os.environ.get("COURSE_IMAGENETTE") or "auto").strip().lower()
     if choice not in ("auto", "real", "standin"):
         raise ValueError(f"prefer / COURSE_IMAGENETTE must be 'auto', 'real' or 'standin', "
@@ -331,9 +331,3 @@ def _found(folder: Path, is_real: bool) -> ImagenetteData:
     print(f"Using the {data.kind.upper()} ({folder.name}/train and {folder.name}/val)")
     return data
 
-
-__all__ = [
-    "ARCHIVE_NAME", "FOLDER_NAME", "IMAGENETTE_MD5", "IMAGENETTE_URL", "ImagenetteData",
-    "STANDIN_SHAPES", "WNID_NAMES", "download_imagenette", "extract_imagenette",
-    "get_imagenette", "readable_class_names", "write_imagenette_like",
-]

@@ -16,7 +16,8 @@ trained with one loader predicts correctly with the other:
 
 Where it differs, on purpose: hidden files (``.DS_Store``, macOS's ``._photo.jpg``) and hidden
 folders (``.ipynb_checkpoints``) are ignored; a file that does not decode raises an error
-naming it instead of stopping the whole pipeline with a bare decoder message; it decodes with
+naming it instead of stopping the whole pipeline with a bare decoder message (or, only with
+``skip_broken=True``, is left out of its batch, warned about and listed); it decodes with
 Pillow, whose C decoders and resizers release the GIL, so thread workers can run in parallel;
 a JPEG much larger than ``image_size`` is decoded at a reduced size (``Image.draft``: the
 decoder skips the DCT detail the resize would throw away); and resizing is Pillow's bilinear
@@ -27,11 +28,15 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 from PIL import Image
+
+__all__ = ["CROP_SCALE", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
+           "list_image_files", "load_image"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 """File endings (compared in lower case) that count as images."""
@@ -148,12 +153,19 @@ class ImageFolderDataset(keras.utils.PyDataset):
         label_mode: ``"int"`` (int32 labels ``(b,)``, for
             ``sparse_categorical_crossentropy``) or ``"categorical"`` (float32 one-hot
             ``(b, num_classes)``).
+        skip_broken: ``False`` (the default): a file that does not decode raises ValueError
+            naming it. ``True``: it is left out of its batch (which is one image shorter),
+            warned about once (``UserWarning`` naming it) and recorded in
+            ``skipped_files``; a batch whose every file is broken still raises.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
             ``keras.utils.PyDataset``.
 
     Attributes: ``class_names``, ``file_paths`` and ``labels`` (aligned, in the stable order
-    of ``list_image_files``), ``num_classes``, ``seed``, ``epoch``. The object holds only
-    paths, labels and settings, so it pickles cheaply for process workers.
+    of ``list_image_files``), ``num_classes``, ``seed``, ``epoch``, ``skipped_files``. The
+    object holds only paths, labels and settings, so it pickles cheaply for process workers.
+    Worker *processes* decode in their own copy of it: there the warnings still show (from
+    the worker), but ``skipped_files`` of the object in your process only lists what your
+    process itself decoded (the main thread and thread workers).
     """
 
     def __init__(
@@ -165,6 +177,7 @@ class ImageFolderDataset(keras.utils.PyDataset):
         seed: int | None = None,
         augment: bool = False,
         label_mode: str = "int",
+        skip_broken: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -186,6 +199,8 @@ class ImageFolderDataset(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.augment = augment
         self.label_mode = label_mode
+        self.skip_broken = bool(skip_broken)
+        self._skipped: dict[str, str] = {}  # path -> why; filled only with skip_broken
         self.seed = (int(np.random.SeedSequence().entropy) % 2**63 if seed is None
                      else int(seed))
         self.epoch = 0
@@ -194,6 +209,21 @@ class ImageFolderDataset(keras.utils.PyDataset):
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def skipped_files(self) -> list[str]:
+        """Paths of the broken files left out so far (``skip_broken=True``), first seen first."""
+        return list(self._skipped)
+
+    def _skip(self, path: str, error: ValueError) -> None:
+        """Record a broken file; warn the first time only, whichever thread sees it first.
+
+        ``dict.setdefault`` is one atomic step under the GIL, so of two threads decoding the
+        same file only the one whose entry went in warns (no lock, which would not pickle).
+        """
+        reason = str(error)
+        if self._skipped.setdefault(path, reason) is reason:
+            warnings.warn(f"skipped (skip_broken=True): {reason}", UserWarning, stacklevel=3)
 
     def __len__(self) -> int:
         return math.ceil(len(self.file_paths) / self.batch_size)
@@ -217,17 +247,24 @@ class ImageFolderDataset(keras.utils.PyDataset):
             scales = rng.uniform(*CROP_SCALE, size=(len(rows), 2))
             offsets = rng.random((len(rows), 2))
             flips = rng.random(len(rows)) < 0.5
+        kept = np.ones(len(rows), dtype=bool)
         for j, k in enumerate(rows.tolist()):
-            if self.augment:
-                crop = (*scales[j], *offsets[j])
-                X[j] = load_image(self.file_paths[k], self.image_size, crop, bool(flips[j]))
-            else:
-                X[j] = load_image(self.file_paths[k], self.image_size)
+            crop = (*scales[j], *offsets[j]) if self.augment else None
+            flip = bool(flips[j]) if self.augment else False
+            try:
+                X[j] = load_image(self.file_paths[k], self.image_size, crop, flip)
+            except ValueError as e:  # load_image's "cannot decode", naming the file
+                if not self.skip_broken:
+                    raise
+                self._skip(self.file_paths[k], e)
+                kept[j] = False
+        if not kept.all():
+            if not kept.any():
+                raise ValueError(f"batch {index}: every file is broken "
+                                 f"({', '.join(self.file_paths[k] for k in rows)})")
+            X, rows = X[kept], rows[kept]
         y = self.labels[rows]
         if self.label_mode == "categorical":
             y = keras.utils.to_categorical(y, self.num_classes).astype(np.float32)
         return X, y
 
-
-__all__ = ["CROP_SCALE", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
-           "list_image_files", "load_image"]

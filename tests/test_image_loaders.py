@@ -11,6 +11,7 @@ from PIL import Image
 
 from helpers import image_loaders as il
 from helpers.images import list_image_files
+from helpers.memory import MB
 
 S = 16
 
@@ -59,13 +60,54 @@ def test_torch_loader(folder):
     _check_epoch(il.torch_loader(paths, labels, (S, S), 4, seed=0, workers=0), len(paths))
 
 
-def test_loader_rate_counts_an_epoch_and_peak_sees_allocations(folder):
+def test_torch_loader_spawned_persistent_workers(folder):
+    """Two epochs from the same spawned workers (started once), each a full epoch."""
+    pytest.importorskip("torch")
+    paths, labels, _ = list_image_files(folder)
+    loader = il.torch_loader(paths, labels, (S, S), 4, seed=0, workers=2)
+    assert loader.multiprocessing_context.get_start_method() == "spawn"
+    assert loader.persistent_workers
+    with il.c_stderr_silenced():  # each spawned worker imports Keras' backend afresh
+        _check_epoch(loader, len(paths))
+        workers = loader._iterator._workers
+        _check_epoch(loader, len(paths))
+        assert loader._iterator._workers == workers  # the same processes served epoch two
+    del loader
+
+
+def test_loader_rate_counts_an_epoch_and_peak_sees_allocations(folder, monkeypatch):
     from helpers.images import ImageFolderDataset
 
-    rate, peak = il.loader_rate(lambda: ImageFolderDataset(folder, (S, S), 4), rounds=1)
+    served = []
+    real = ImageFolderDataset.__getitem__
+
+    def counting(self, i):
+        served.append(i)
+        return real(self, i)
+
+    monkeypatch.setattr(ImageFolderDataset, "__getitem__", counting)
+    rate, peak = il.loader_rate(lambda: ImageFolderDataset(folder, (S, S), 4, workers=2),
+                                rounds=2)
     assert rate > 0 and peak > 0
+    assert sorted(served) == sorted(list(range(3)) * 2)  # 12 files in 3 batches, 2 epochs
+    made = []
+    rate, _ = il.loader_rate(lambda: made.append(1) or ImageFolderDataset(folder, (S, S), 4),
+                             rounds=2, reuse=True)
+    assert rate > 0 and made == [1]  # reuse: one loader for the warm-up and both rounds
     with il.PeakAnon() as mem:
-        block = np.ones(64 * il.MB, dtype=np.uint8)  # touched: resident, anonymous
+        block = np.ones(64 * MB, dtype=np.uint8)  # touched: resident, anonymous
         time.sleep(0.2)  # held long enough for the 20 ms sampler to see it
         del block
-    assert mem.peak - mem.before >= 48 * il.MB
+    assert mem.peak - mem.before >= 48 * MB
+
+
+def test_thread_scaling_tells_gil_holding_work_apart():
+    """Pure-Python work holds the GIL: two threads keep about one core busy."""
+
+    def python_work(n):
+        return sum(i * i for i in range(n))
+
+    held = il.thread_scaling(python_work, [20_000] * 40, rounds=2)
+    assert held.wall_1 > 0 and held.wall_2 > 0
+    assert held.busy_2 < 1.4  # never two cores for GIL-holding work
+    assert held.speedup < 1.4

@@ -74,6 +74,24 @@ def test_standin_never_overwrites(standin):
     assert not (standin.parent / "other").exists()
 
 
+def test_standin_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    import helpers.imagenette as imagenette
+
+    calls = []
+
+    def failing(shape, rng):
+        calls.append(shape)
+        if len(calls) == 5:
+            raise RuntimeError("interrupted")
+        return real(shape, rng)
+
+    real = imagenette._standin_image
+    monkeypatch.setattr(imagenette, "_standin_image", failing)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_imagenette_like(tmp_path / FOLDER_NAME, train_per_class=2, val_per_class=1)
+    assert list(tmp_path.iterdir()) == []  # no half-written folder, no temporary left
+
+
 def test_extract_verifies_the_checksum_first(archive, tmp_path):
     with pytest.raises(ValueError, match="MD5"):
         extract_imagenette(archive, tmp_path / "d", md5="0" * 32)

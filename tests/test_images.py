@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import keras
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 from helpers.images import ImageFolderDataset, list_image_files, load_image
+from helpers.throughput import fit_batches
 
 S = 24  # image side in the small folders below
 
@@ -155,6 +157,79 @@ def test_broken_image_raises_naming_the_file(tmp_path, damage):
         ds[0]
 
 
+def _folder_with_broken(root: Path, n_ok: int = 7) -> tuple[list[Path], list[Path]]:
+    """``n_ok`` good images and two broken ones (garbage, truncated) in two classes."""
+    for name in ("a", "b"):
+        (root / name).mkdir()
+    good = []
+    for i in range(n_ok):
+        good.append(root / "ab"[i % 2] / f"ok{i}.png")
+        _picture(i).save(good[-1])
+    garbage, cut = root / "a" / "garbage.jpg", root / "b" / "cut.jpg"
+    garbage.write_bytes(b"not a JPEG" * 20)
+    noisy = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noisy).save(cut, "JPEG")
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    return good, [garbage, cut]
+
+
+def test_skip_broken_leaves_out_warns_once_and_lists(tmp_path):
+    good, broken = _folder_with_broken(tmp_path)
+    strict = ImageFolderDataset(tmp_path, image_size=(S, S), batch_size=9, shuffle=False)
+    with pytest.raises(ValueError, match="garbage.jpg"):
+        strict[0]
+    ds = ImageFolderDataset(tmp_path, image_size=(S, S), batch_size=4, seed=2,
+                            skip_broken=True)
+    assert ds.skipped_files == []
+    for epoch in range(2):
+        served = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # so "once" is the dataset's doing, not Python's
+            for i in range(len(ds)):
+                X, y = ds[i]
+                assert len(X) == len(y)
+                rows = [k for k in ds.batch_indices(i) if Path(ds.file_paths[k]) not in broken]
+                assert len(X) == len(rows)  # broken files left out, the others kept in order
+                np.testing.assert_array_equal(y, ds.labels[rows])
+                for x, k in zip(X, rows, strict=True):
+                    np.testing.assert_array_equal(x, load_image(ds.file_paths[k], (S, S)))
+                served += [ds.file_paths[k] for k in rows]
+            ds.on_epoch_end()
+        assert sorted(served) == sorted(map(str, good))
+        messages = [str(w.message) for w in caught if "skip_broken" in str(w.message)]
+        if epoch == 0:  # one warning per broken file, naming it
+            assert sorted(messages) == sorted(
+                next(m for m in messages if str(b) in m) for b in broken)
+            assert len(messages) == 2
+        else:
+            assert messages == []
+    assert sorted(ds.skipped_files) == sorted(map(str, broken))
+
+
+def test_skip_broken_with_thread_workers_through_keras(tmp_path):
+    good, broken = _folder_with_broken(tmp_path, n_ok=30)
+    ds = ImageFolderDataset(tmp_path, image_size=(S, S), batch_size=3, seed=4,
+                            skip_broken=True, workers=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        epochs = fit_batches(ds, epochs=2)  # the batches come from 3 worker threads
+    messages = [str(w.message) for w in caught if "skip_broken" in str(w.message)]
+    assert len(messages) == 2 and all(any(str(b) in m for m in messages) for b in broken)
+    for batches in epochs:
+        assert sum(len(y) for _, y in batches) == len(good)
+    assert sorted(ds.skipped_files) == sorted(map(str, broken))
+    only_broken = tmp_path / "c"
+    only_broken.mkdir()
+    (only_broken / "bad.png").write_bytes(b"")
+    lone = ImageFolderDataset(only_broken.parent, image_size=(S, S), batch_size=1,
+                              shuffle=False, skip_broken=True)
+    last = len(lone) - 1  # class "c" comes last; its batch of one is all broken
+    with pytest.raises(ValueError, match="every file is broken.*bad.png"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lone[last]
+
+
 def test_every_file_once_per_epoch_reshuffled_and_reproducible(clean):
     def epochs(ds, n):
         out = []
@@ -219,19 +294,13 @@ def test_augmentation_is_seeded_per_epoch_and_batch(tmp_path):
 
 
 def test_pickles_and_serves_from_process_workers(clean):
-    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
-
     ds = ImageFolderDataset(clean, image_size=(S, S), batch_size=3, seed=5, augment=True)
     copy = pickle.loads(pickle.dumps(ds))
     for i in range(len(ds)):
         np.testing.assert_array_equal(copy[i][0], ds[i][0])
     served = ImageFolderDataset(clean, image_size=(S, S), batch_size=3, seed=5,
                                 workers=2, use_multiprocessing=True, label_mode="categorical")
-    adapter = PyDatasetAdapter(served, shuffle=False)
-    try:
-        batches = list(adapter.get_numpy_iterator())
-    finally:
-        adapter.on_epoch_end()
+    batches = fit_batches(served)[0]  # through Keras' adapter, as fit() reads it
     expected = ImageFolderDataset(clean, image_size=(S, S), batch_size=3, seed=5,
                                   label_mode="categorical")
     assert len(batches) == len(expected)
