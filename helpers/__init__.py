@@ -7,6 +7,7 @@ a project. Names that only modules use among themselves stay in their modules.
 """
 
 from .article import ArticleDataGenerator
+from .backends import installed_backends, observe
 from .cifar import CIFAR10Sequence, build_cifar10_cache, load_cifar10_pickle, read_cifar10_batch
 from .cifar_download import get_cifar10
 from .environment import data_root, setup_notebook
@@ -29,9 +30,9 @@ __all__ = [
     "ArticleDataGenerator", "CIFAR10Sequence", "DataGenerator", "InMemoryBatches",
     "PackedDataGenerator", "PeakMemory", "SimulatedWork",
     "article_cifar_cnn", "best_epoch_seconds", "best_rates", "build_cifar10_cache",
-    "data_root", "fit_batches", "get_cifar10", "load_cifar10_pickle", "load_partition",
-    "make_volume_dataset", "memory_study", "pack_volume_dataset", "plot_ratios", "plot_sweep",
-    "probe", "progress_bar", "read_cifar10_batch", "read_files", "rss_bytes", "serve_all",
-    "setup_notebook", "stratified_split", "sweep_workers", "total_memory_bytes",
-    "validate_partition", "volume_cnn", "volume_tf_data",
+    "data_root", "fit_batches", "get_cifar10", "installed_backends", "load_cifar10_pickle",
+    "load_partition", "make_volume_dataset", "memory_study", "observe", "pack_volume_dataset",
+    "plot_ratios", "plot_sweep", "probe", "progress_bar", "read_cifar10_batch", "read_files",
+    "rss_bytes", "serve_all", "setup_notebook", "stratified_split", "sweep_workers",
+    "total_memory_bytes", "validate_partition", "volume_cnn", "volume_tf_data",
 ]
