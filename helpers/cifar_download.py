@@ -62,11 +62,11 @@ def download_cifar10(data_dir: str | Path, url: str = CIFAR10_URL,
             check_md5(archive, md5)
         except ValueError as e:
             raise ValueError(f"{e}. Delete {archive} to download it again.") from None
-        print(f"Reusing the verified archive {archive}")
+        print(f"Reusing the verified archive {archive.name}")
     else:
         print(f"Downloading CIFAR-10 (about 163 MiB) from {url}")
         download_verified(url, archive, md5)
-    print(f"Unpacking {archive.name} into {data_dir}")
+    print(f"Unpacking {archive.name} into {Path(data_dir).name}/")
     return extract_cifar10(archive, data_dir, md5)
 
 
@@ -128,14 +128,14 @@ def get_cifar10(
     if choice != "standin":
         folder = root / FOLDER_NAME
         if _is_complete(folder) or (root / ARCHIVE_NAME).exists():
-            return _found(download_cifar10(root, url, md5), True)
+            return _found(download_cifar10(root, url, md5), True, root)
         if os.environ.get("CI"):
             reason = "the CI environment variable is set, so nothing is downloaded"
         elif not _host_reachable(url):
             reason = f"{urllib.parse.urlsplit(url).hostname} cannot be reached"
         else:
             try:
-                return _found(download_cifar10(root, url, md5), True)
+                return _found(download_cifar10(root, url, md5), True, root)
             except Exception as e:  # noqa: BLE001 - any failure means: fall back
                 reason = f"the download failed ({e})"
         if choice == "real":
@@ -145,14 +145,17 @@ def get_cifar10(
         print(f"Writing the synthetic stand-in ({6 * standin_per_batch:,} images) ...")
         with contextlib.suppress(FileExistsError):  # another process just wrote it
             write_cifar10_like(folder, n_per_batch=standin_per_batch, seed=0)
-    data = _found(folder, False)
+    data = _found(folder, False, root)
     print(f"  (real CIFAR-10 not used: {reason}; accuracies on this stand-in say nothing "
           "about real photographs)")
     return data
 
 
-def _found(folder: Path, is_real: bool) -> CifarData:
+def _found(folder: Path, is_real: bool, root: Path) -> CifarData:
+    """The data in ``folder``, announced by its path below ``root``'s parent (notebook outputs
+    show no machine paths)."""
     names = tuple(read_cifar10_label_names(folder))
     data = CifarData(folder=folder, is_real=is_real, label_names=names)
-    print(f"Using the {data.kind.upper()} in {folder}")
+    shown = folder.relative_to(root.parent) if folder.is_relative_to(root.parent) else folder.name
+    print(f"Using the {data.kind.upper()} in {Path(shown).as_posix()}/")
     return data
