@@ -21,17 +21,18 @@ from .tfdata import volume_tf_data
 from .throughput import fit_batches, probe, sweep_workers
 from .throughput_plots import plot_ratios, plot_sweep
 from .timing import best_epoch_seconds, best_rates, read_files, serve_all
+from .torchdata import VolumeFiles, volume_torch_loader
 from .volumes import VOLUME_SHAPES, load_partition, make_volume_dataset
 from .workloads import InMemoryBatches, SimulatedWork
 
 __all__ = [
     "MB", "PACKED_INDEX", "VOLUME_SHAPES",
     "ArticleDataGenerator", "CIFAR10Sequence", "DataGenerator", "InMemoryBatches",
-    "PackedDataGenerator", "PeakMemory", "SimulatedWork",
+    "PackedDataGenerator", "PeakMemory", "SimulatedWork", "VolumeFiles",
     "article_cifar_cnn", "best_epoch_seconds", "best_rates", "build_cifar10_cache",
     "data_root", "fit_batches", "get_cifar10", "load_cifar10_pickle", "load_partition",
     "make_volume_dataset", "memory_study", "pack_volume_dataset", "plot_ratios", "plot_sweep",
     "probe", "progress_bar", "read_cifar10_batch", "read_files", "rss_bytes", "serve_all",
     "setup_notebook", "stratified_split", "sweep_workers", "total_memory_bytes",
-    "validate_partition", "volume_cnn", "volume_tf_data",
+    "validate_partition", "volume_cnn", "volume_tf_data", "volume_torch_loader",
 ]
