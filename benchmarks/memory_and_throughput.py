@@ -8,7 +8,9 @@ Goal: the generator's peak grows by at most 10% from the smallest size to the la
 Throughput: samples/s of readers alone over the same files (page cache warm), best of
 several interleaved rounds, against the ceiling of reading each per-sample file's bytes:
 the article's generator (``helpers.article``), ``helpers.DataGenerator``,
-``helpers.PackedDataGenerator`` (memory-mapped shards) and a ``tf.data`` pipeline.
+``helpers.PackedDataGenerator`` (memory-mapped shards) and a ``tf.data`` pipeline (only
+where TensorFlow is installed; it runs beside any Keras backend, set by ``KERAS_BACKEND``,
+which the memory runs use too).
 
     python benchmarks/memory_and_throughput.py [--sizes 512 1024 2048 4096] [--rounds 5]
 """
@@ -16,6 +18,7 @@ the article's generator (``helpers.article``), ``helpers.DataGenerator``,
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from pathlib import Path
 
@@ -43,18 +46,23 @@ def throughput_study(data_dir: Path, packed_dir: Path, rounds: int,
     partition, labels = load_partition(data_dir)
     ids = partition["train"] + partition["validation"]
     paths = [os.path.join(data_dir, f"{i}.npy") for i in ids]
-    tf_data = volume_tf_data(paths, [labels[i] for i in ids], batch_size, n_classes=N_CLASSES)
     common = dict(batch_size=batch_size, n_classes=N_CLASSES)
     article = ArticleDataGenerator(ids, labels, str(data_dir), **common)
     per_file = DataGenerator(ids, labels, data_dir, seed=0, **common)
     packed = PackedDataGenerator(ids, labels, packed_dir, seed=0, **common)
-    return best_rates({
+    readers = {
         "ceiling (read files)": (lambda: read_files(paths), len(ids)),
         "article": (lambda: serve_all(article), len(article) * batch_size),
         "DataGenerator": (lambda: serve_all(per_file), len(ids)),
         "packed": (lambda: serve_all(packed), len(ids)),
-        "tf.data": (lambda: [None for _ in tf_data], len(ids)),
-    }, rounds)
+    }
+    if importlib.util.find_spec("tensorflow") is not None:
+        tf_data = volume_tf_data(paths, [labels[i] for i in ids], batch_size,
+                                 n_classes=N_CLASSES)
+        readers["tf.data"] = (lambda: [None for _ in tf_data], len(ids))
+    else:
+        print("tf.data: skipped, TensorFlow is not installed")
+    return best_rates(readers, rounds)
 
 
 def main() -> None:

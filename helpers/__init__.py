@@ -37,6 +37,7 @@ from .tfdata import volume_tf_data
 from .throughput import fit_batches, measure_model, probe, sweep_workers
 from .throughput_plots import plot_ratios, plot_sweep
 from .timing import best_epoch_seconds, best_rates, read_files, serve_all
+from .torchdata import VolumeFiles, volume_torch_loader
 from .volumes import VOLUME_SHAPES, load_partition, make_volume_dataset
 from .workloads import InMemoryBatches, SimulatedWork
 
@@ -44,7 +45,7 @@ __all__ = [
     "MB", "PACKED_INDEX", "VOLUME_SHAPES",
     "ArticleDataGenerator", "CIFAR10Sequence", "DataGenerator", "DecodeSample",
     "ImageFolderDataset", "InMemoryBatches", "PackedDataGenerator", "PeakAnon", "PeakMemory",
-    "SimulatedWork",
+    "SimulatedWork", "VolumeFiles",
     "article_cifar_cnn", "best_epoch_seconds", "best_rates", "build_cifar10_cache",
     "c_stderr_silenced", "data_root", "fit_batches", "fit_rate", "get_cifar10",
     "get_imagenette", "grain_loader", "installed_backends", "keras_image_dataset",
@@ -55,5 +56,6 @@ __all__ = [
     "rss_bytes", "serve_all", "setup_notebook", "small_image_cnn", "stratified_split",
     "sweep_workers", "tf_data_loader", "thread_scaling", "torch_loader",
     "total_memory_bytes", "validate_partition", "volume_cnn", "volume_tf_data",
+    "volume_torch_loader",
     "write_imagenette_like",
 ]
