@@ -328,6 +328,7 @@ def get_imagenette(
 def _found(folder: Path, is_real: bool) -> ImagenetteData:
     data = ImagenetteData(folder=folder, is_real=is_real,
                           class_names=readable_class_names(folder))
-    print(f"Using the {data.kind.upper()} ({folder.name}/train and {folder.name}/val)")
+    shown = folder.name if is_real else f"{folder.parent.name}/{folder.name}"  # standin-N-M/...
+    print(f"Using the {data.kind.upper()} ({shown}/train and {shown}/val)")
     return data
 
