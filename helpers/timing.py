@@ -1,8 +1,9 @@
 """Timing readers and training epochs fairly on a busy machine.
 
 ``best_rates`` times readers over full passes, and ``best_epoch_seconds`` times ``fit()``
-epochs; both interleave their rounds, so a busy moment of the machine hits every contender
-alike, and keep each one's best. ``read_files`` is the ceiling of any per-file reader.
+epochs; both interleave their rounds, so a busy moment of the machine is less likely to
+favour one contender, and keep each one's best. ``read_files`` is a baseline for per-file
+readers (Python ``open()`` + ``read()``; readers using lower-level calls can beat it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ __all__ = ["best_epoch_seconds", "best_rates", "read_files", "serve_all"]
 
 
 def read_files(paths: Iterable[str | Path]) -> None:
-    """Open each file and read its bytes, nothing else: the ceiling of per-file readers."""
+    """Open each file and read its bytes, nothing else: a baseline for per-file readers."""
     for p in paths:
         with open(p, "rb") as f:
             f.read()
