@@ -20,7 +20,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import posixpath
+import socket
 import tarfile
+import urllib.parse
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,7 +31,10 @@ import keras
 
 from .atomic import atomic_folder, atomic_path
 
-__all__ = ["check_md5", "download_verified", "extract_tar_checked", "md5_of"]
+__all__ = [
+    "check_md5", "download_verified", "extract_tar_checked", "fetch_archive", "host_reachable",
+    "md5_of",
+]
 
 
 def md5_of(path: str | Path, chunk_size: int = 1 << 20) -> str:
@@ -69,6 +74,37 @@ def download_verified(url: str, target: str | Path, md5: str) -> Path:
                              f"incomplete or altered; it was discarded ({e})") from e
         check_md5(tmp, md5)  # get_file checks too; this makes the guarantee local
     return target
+
+
+def fetch_archive(url: str, archive: str | Path, md5: str, what: str) -> Path:
+    """``archive``, verified: reused if it is already there with the right MD5, else downloaded.
+
+    An archive already at ``archive`` whose checksum does not match is left alone (it may
+    be the user's) and a ValueError says so. ``what`` names the download in the message
+    printed before it starts (e.g. "CIFAR-10 (about 163 MiB)").
+    """
+    archive = Path(archive)
+    if archive.exists():
+        try:
+            check_md5(archive, md5)
+        except ValueError as e:
+            raise ValueError(f"{e}. Delete {archive} to download it again.") from None
+        print(f"Reusing the verified archive {archive.name}")
+    else:
+        print(f"Downloading {what} from {url}")
+        download_verified(url, archive, md5)
+    return archive
+
+
+def host_reachable(url: str, timeout: float = 5.0) -> bool:
+    """A quick TCP connection test to ``url``'s host (port 443), so that an offline machine
+    does not wait on a download that cannot start."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _checked_name(member: tarfile.TarInfo, top: str, archive: Path) -> str:

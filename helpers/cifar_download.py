@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import check_md5, download_verified, extract_tar_checked
+from .archive import extract_tar_checked, fetch_archive, host_reachable
 from .cifar import FOLDER_NAME, REQUIRED_FILES, read_cifar10_label_names
 from .cifar_standin import write_cifar10_like
 
@@ -56,16 +55,7 @@ def download_cifar10(data_dir: str | Path, url: str = CIFAR10_URL,
     folder = data_dir / FOLDER_NAME
     if _is_complete(folder):
         return folder
-    archive = data_dir / ARCHIVE_NAME
-    if archive.exists():
-        try:
-            check_md5(archive, md5)
-        except ValueError as e:
-            raise ValueError(f"{e}. Delete {archive} to download it again.") from None
-        print(f"Reusing the verified archive {archive.name}")
-    else:
-        print(f"Downloading CIFAR-10 (about 163 MiB) from {url}")
-        download_verified(url, archive, md5)
+    archive = fetch_archive(url, data_dir / ARCHIVE_NAME, md5, "CIFAR-10 (about 163 MiB)")
     print(f"Unpacking {archive.name} into {Path(data_dir).name}/")
     return extract_cifar10(archive, data_dir, md5)
 
@@ -85,16 +75,6 @@ class CifarData:
     @property
     def kind(self) -> str:
         return "real CIFAR-10" if self.is_real else "synthetic stand-in"
-
-
-def _host_reachable(url: str, timeout: float = 5.0) -> bool:
-    """A quick TCP connection test, so an offline machine does not wait on a download."""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def get_cifar10(
@@ -131,7 +111,7 @@ def get_cifar10(
             return _found(download_cifar10(root, url, md5), True, root)
         if os.environ.get("CI"):
             reason = "the CI environment variable is set, so nothing is downloaded"
-        elif not _host_reachable(url):
+        elif not host_reachable(url):
             reason = f"{urllib.parse.urlsplit(url).hostname} cannot be reached"
         else:
             try:

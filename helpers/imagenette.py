@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from PIL import Image, ImageDraw
 
 # The course's verified download, checked extraction and atomic folder: the helpers this
 # module builds on (a learner lifting it takes helpers/archive.py and helpers/atomic.py too).
-from .archive import check_md5, download_verified, extract_tar_checked
+from .archive import extract_tar_checked, fetch_archive, host_reachable
 from .atomic import atomic_folder
 
 __all__ = [
@@ -101,16 +100,7 @@ def download_imagenette(data_dir: str | Path, url: str = IMAGENETTE_URL,
     folder = data_dir / FOLDER_NAME
     if _is_complete(folder):
         return folder
-    archive = data_dir / ARCHIVE_NAME
-    if archive.exists():
-        try:
-            check_md5(archive, md5)
-        except ValueError as e:
-            raise ValueError(f"{e}. Delete {archive} to download it again.") from None
-        print(f"Reusing the verified archive {archive.name}")
-    else:
-        print(f"Downloading Imagenette 160 px (about 94 MiB) from {url}")
-        download_verified(url, archive, md5)
+    archive = fetch_archive(url, data_dir / ARCHIVE_NAME, md5, "Imagenette 160 px (about 94 MiB)")
     print(f"Unpacking {archive.name}")
     return extract_imagenette(archive, data_dir, md5)
 
@@ -259,16 +249,6 @@ def readable_class_names(folder: str | Path) -> tuple[str, ...]:
     return tuple(names.get(w, w) for w in wnids)
 
 
-def _host_reachable(url: str, timeout: float = 5.0) -> bool:
-    """A quick TCP connection test, so an offline machine does not wait on a download."""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def get_imagenette(
     data_dir: str | Path,
     prefer: str | None = None,
@@ -304,7 +284,7 @@ def get_imagenette(
             return _found(download_imagenette(root, url, md5), True)
         if os.environ.get("CI"):
             reason = "the CI environment variable is set, so nothing is downloaded"
-        elif not _host_reachable(url):
+        elif not host_reachable(url):
             reason = f"{urllib.parse.urlsplit(url).hostname} cannot be reached"
         else:
             try:

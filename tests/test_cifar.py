@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from keras.src.datasets.cifar import load_batch as keras_load_batch
 
+from helpers import archive as archive_module
 from helpers import cifar, cifar_download, cifar_standin
 from helpers.archive import md5_of
 from helpers.cifar import (
@@ -382,8 +383,8 @@ def _no_download(*args, **kwargs):
 def test_get_cifar10_in_ci_does_not_download(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CI", "true")
     monkeypatch.delenv("COURSE_CIFAR10", raising=False)
-    monkeypatch.setattr(cifar_download, "download_verified", _no_download)
-    monkeypatch.setattr(cifar_download, "_host_reachable", _no_download)
+    monkeypatch.setattr(archive_module, "download_verified", _no_download)
+    monkeypatch.setattr(cifar_download, "host_reachable", _no_download)
     data = get_cifar10(tmp_path, standin_per_batch=10)
     assert not data.is_real
     assert "CI" in capsys.readouterr().out
@@ -394,7 +395,7 @@ def test_get_cifar10_in_ci_does_not_download(tmp_path, monkeypatch, capsys):
 def test_get_cifar10_uses_real_folder_and_downloads(archive, tmp_path, monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("COURSE_CIFAR10", raising=False)
-    monkeypatch.setattr(cifar_download, "_host_reachable", lambda url: True)
+    monkeypatch.setattr(cifar_download, "host_reachable", lambda url: True)
     data = get_cifar10(tmp_path, url=archive.as_uri(), md5=md5_of(archive))
     assert data.is_real and data.folder == tmp_path / "cifar-10-batches-py"
     assert (tmp_path / "cifar-10-python.tar.gz").is_file()
@@ -403,8 +404,8 @@ def test_get_cifar10_uses_real_folder_and_downloads(archive, tmp_path, monkeypat
 def test_get_cifar10_falls_back_when_offline(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("COURSE_CIFAR10", raising=False)
-    monkeypatch.setattr(cifar_download, "_host_reachable", lambda url: False)
-    monkeypatch.setattr(cifar_download, "download_verified", _no_download)
+    monkeypatch.setattr(cifar_download, "host_reachable", lambda url: False)
+    monkeypatch.setattr(archive_module, "download_verified", _no_download)
     assert not get_cifar10(tmp_path, standin_per_batch=10).is_real
     assert "cannot be reached" in capsys.readouterr().out
     with pytest.raises(ValueError, match="prefer"):
