@@ -80,3 +80,9 @@ def test_no_keras2_api_or_machine_paths(path: Path):
         src = _src(c)
         assert ".fit_generator(" not in src, "fit_generator is gone in Keras 3"
         assert not re.search(r"['\"]/(work|tmp|root|home|Users)/", src), "absolute path"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_widget_state_in_metadata(path: Path):
+    metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+    assert "widgets" not in metadata, "run tools/strip_widget_state.py (make outputs does)"
