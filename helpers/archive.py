@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import posixpath
 import socket
 import tarfile
 import urllib.parse
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import keras
@@ -33,7 +34,7 @@ from .atomic import atomic_folder, atomic_path
 
 __all__ = [
     "check_md5", "download_verified", "extract_tar_checked", "fetch_archive", "host_reachable",
-    "md5_of",
+    "md5_of", "real_or_reason", "source_choice",
 ]
 
 
@@ -105,6 +106,36 @@ def host_reachable(url: str, timeout: float = 5.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def source_choice(prefer: str | None, env_var: str) -> str:
+    """``prefer``, else the environment variable ``env_var``, else "auto"; checked to be one of
+    "auto" (real data if it can be had, else a stand-in), "real" or "standin"."""
+    choice = (prefer or os.environ.get(env_var) or "auto").strip().lower()
+    if choice not in ("auto", "real", "standin"):
+        raise ValueError(f"prefer / {env_var} must be 'auto', 'real' or 'standin', "
+                         f"got {choice!r}")
+    return choice
+
+
+def real_or_reason(download: Callable[[], Path], present: bool,
+                   url: str) -> tuple[Path | None, str]:
+    """The real data's folder from ``download()``, or None and why it is not used.
+
+    ``present``: the data or its archive is already on disk, so ``download()`` only checks and
+    unpacks it. Otherwise nothing is downloaded when the ``CI`` environment variable is set
+    or ``url``'s host cannot be reached; a failed download is a reason too, not an error.
+    """
+    if present:
+        return download(), ""
+    if os.environ.get("CI"):
+        return None, "the CI environment variable is set, so nothing is downloaded"
+    if not host_reachable(url):
+        return None, f"{urllib.parse.urlsplit(url).hostname} cannot be reached"
+    try:
+        return download(), ""
+    except Exception as e:  # noqa: BLE001 - any failure means: fall back
+        return None, f"the download failed ({e})"
 
 
 def _checked_name(member: tarfile.TarInfo, top: str, archive: Path) -> str:

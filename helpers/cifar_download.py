@@ -11,12 +11,10 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import extract_tar_checked, fetch_archive, host_reachable
+from .archive import extract_tar_checked, fetch_archive, real_or_reason, source_choice
 from .cifar import FOLDER_NAME, REQUIRED_FILES, read_cifar10_label_names
 from .cifar_standin import write_cifar10_like
 
@@ -100,24 +98,13 @@ def get_cifar10(
     is in use and why.
     """
     root = Path(data_dir)
-    choice = (prefer or os.environ.get("COURSE_CIFAR10") or "auto").strip().lower()
-    if choice not in ("auto", "real", "standin"):
-        raise ValueError(f"prefer / COURSE_CIFAR10 must be 'auto', 'real' or 'standin', "
-                         f"got {choice!r}")
-    reason = "the stand-in was asked for (prefer / COURSE_CIFAR10)" if choice == "standin" else ""
+    choice = source_choice(prefer, "COURSE_CIFAR10")
+    reason = "the stand-in was asked for (prefer / COURSE_CIFAR10)"
     if choice != "standin":
-        folder = root / FOLDER_NAME
-        if _is_complete(folder) or (root / ARCHIVE_NAME).exists():
-            return _found(download_cifar10(root, url, md5), True, root)
-        if os.environ.get("CI"):
-            reason = "the CI environment variable is set, so nothing is downloaded"
-        elif not host_reachable(url):
-            reason = f"{urllib.parse.urlsplit(url).hostname} cannot be reached"
-        else:
-            try:
-                return _found(download_cifar10(root, url, md5), True, root)
-            except Exception as e:  # noqa: BLE001 - any failure means: fall back
-                reason = f"the download failed ({e})"
+        present = _is_complete(root / FOLDER_NAME) or (root / ARCHIVE_NAME).exists()
+        folder, reason = real_or_reason(lambda: download_cifar10(root, url, md5), present, url)
+        if folder is not None:
+            return _found(folder, True, root)
         if choice == "real":
             raise RuntimeError(f"real CIFAR-10 was asked for, but {reason}")
     folder = root / f"standin-{standin_per_batch}" / FOLDER_NAME

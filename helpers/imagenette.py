@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from PIL import Image, ImageDraw
 
 # The course's verified download, checked extraction and atomic folder: the helpers this
 # module builds on (a learner lifting it takes helpers/archive.py and helpers/atomic.py too).
-from .archive import extract_tar_checked, fetch_archive, host_reachable
+from .archive import extract_tar_checked, fetch_archive, real_or_reason, source_choice
 from .atomic import atomic_folder
 
 __all__ = [
@@ -274,23 +273,13 @@ def get_imagenette(
     in use and why.
     """
     root = Path(data_dir)
-    choice = (prefer or os.environ.get("COURSE_IMAGENETTE") or "auto").strip().lower()
-    if choice not in ("auto", "real", "standin"):
-        raise ValueError(f"prefer / COURSE_IMAGENETTE must be 'auto', 'real' or 'standin', "
-                         f"got {choice!r}")
+    choice = source_choice(prefer, "COURSE_IMAGENETTE")
     reason = "the stand-in was asked for (prefer / COURSE_IMAGENETTE)"
     if choice != "standin":
-        if _is_complete(root / FOLDER_NAME) or (root / ARCHIVE_NAME).exists():
-            return _found(download_imagenette(root, url, md5), True)
-        if os.environ.get("CI"):
-            reason = "the CI environment variable is set, so nothing is downloaded"
-        elif not host_reachable(url):
-            reason = f"{urllib.parse.urlsplit(url).hostname} cannot be reached"
-        else:
-            try:
-                return _found(download_imagenette(root, url, md5), True)
-            except Exception as e:  # noqa: BLE001 - any failure means: fall back
-                reason = f"the download failed ({e})"
+        present = _is_complete(root / FOLDER_NAME) or (root / ARCHIVE_NAME).exists()
+        folder, reason = real_or_reason(lambda: download_imagenette(root, url, md5), present, url)
+        if folder is not None:
+            return _found(folder, True)
         if choice == "real":
             raise RuntimeError(f"real Imagenette was asked for, but {reason}")
     folder = root / f"standin-{standin_train_per_class}-{standin_val_per_class}" / FOLDER_NAME

@@ -384,7 +384,7 @@ def test_get_cifar10_in_ci_does_not_download(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CI", "true")
     monkeypatch.delenv("COURSE_CIFAR10", raising=False)
     monkeypatch.setattr(archive_module, "download_verified", _no_download)
-    monkeypatch.setattr(cifar_download, "host_reachable", _no_download)
+    monkeypatch.setattr(archive_module, "host_reachable", _no_download)
     data = get_cifar10(tmp_path, standin_per_batch=10)
     assert not data.is_real
     assert "CI" in capsys.readouterr().out
@@ -395,7 +395,7 @@ def test_get_cifar10_in_ci_does_not_download(tmp_path, monkeypatch, capsys):
 def test_get_cifar10_uses_real_folder_and_downloads(archive, tmp_path, monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("COURSE_CIFAR10", raising=False)
-    monkeypatch.setattr(cifar_download, "host_reachable", lambda url: True)
+    monkeypatch.setattr(archive_module, "host_reachable", lambda url: True)
     data = get_cifar10(tmp_path, url=archive.as_uri(), md5=md5_of(archive))
     assert data.is_real and data.folder == tmp_path / "cifar-10-batches-py"
     assert (tmp_path / "cifar-10-python.tar.gz").is_file()
@@ -404,7 +404,7 @@ def test_get_cifar10_uses_real_folder_and_downloads(archive, tmp_path, monkeypat
 def test_get_cifar10_falls_back_when_offline(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("COURSE_CIFAR10", raising=False)
-    monkeypatch.setattr(cifar_download, "host_reachable", lambda url: False)
+    monkeypatch.setattr(archive_module, "host_reachable", lambda url: False)
     monkeypatch.setattr(archive_module, "download_verified", _no_download)
     assert not get_cifar10(tmp_path, standin_per_batch=10).is_real
     assert "cannot be reached" in capsys.readouterr().out
