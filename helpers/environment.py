@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .quiet import c_stderr_silenced
+
 __all__ = ["SetupInfo", "data_root", "in_colab", "setup_notebook"]
 
 
@@ -51,7 +53,8 @@ def _list_gpus(backend: str) -> tuple[str, ...]:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tuple(d.name for d in tf.config.list_physical_devices("GPU"))
+        with c_stderr_silenced():  # on a machine without CUDA: "failed call to cuInit"
+            return tuple(d.name for d in tf.config.list_physical_devices("GPU"))
     if backend == "jax":
         import jax
 

@@ -21,16 +21,13 @@ alone is ``helpers.throughput.measure_model``), ``thread_scaling`` (do two threa
 cores busy than one: the GIL test). A ``PyDataset`` is read through Keras' own adapter, which
 runs its workers as ``fit()`` does (``helpers.throughput._pydataset_adapter``, the course's
 one private Keras import); other loaders run their own workers and are simply iterated.
-``PeakAnon``: peak anonymous memory (``RssAnon``: heap and worker copies; not page cache,
-not memory-mapped file pages) of this process and its children.
+Memory is the peak anonymous memory of this process and its workers
+(``helpers.memory.PeakMemory``: heap and worker copies, not page cache).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,34 +36,16 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import psutil
 
 from .images import load_image
+from .memory import PeakMemory
 from .throughput import _pydataset_adapter
 
 __all__ = [
-    "DecodeSample", "PeakAnon", "ThreadScaling", "anon_bytes", "c_stderr_silenced",
+    "DecodeSample", "ThreadScaling",
     "fit_rate", "grain_loader", "keras_image_dataset", "loader_rate", "small_image_cnn",
     "tf_data_loader", "thread_scaling", "torch_loader",
 ]
-
-
-@contextlib.contextmanager
-def c_stderr_silenced() -> Iterator[None]:
-    """Send this process's file descriptor 2 (C-level stderr) to /dev/null for the block.
-
-    For TensorFlow's C++ start-up notes, which Grain's and PyTorch's spawned workers print
-    when they import it again; their Python exceptions still reach this process.
-    """
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,50 +151,6 @@ def torch_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tupl
 # ---------------------------------------------------------------------------------------
 # Measuring
 
-def anon_bytes(include_children: bool = True) -> int:
-    """Anonymous resident memory (``RssAnon``) of this process, plus its workers' USS.
-
-    Unlike RSS, ``RssAnon`` leaves out file pages (page cache, memory-mapped files), which
-    the kernel can reclaim. For workers, the pages only they hold (USS) are added, never
-    counting a shared page twice. Without ``/proc``, this process's USS stands in.
-    """
-    me = psutil.Process()
-    try:
-        with open(f"/proc/{me.pid}/status") as f:
-            total = next(int(line.split()[1]) * 1024 for line in f
-                         if line.startswith("RssAnon:"))
-    except (OSError, StopIteration):
-        total = me.memory_full_info().uss
-    if include_children:
-        for child in me.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                total += child.memory_full_info().uss
-    return total
-
-
-class PeakAnon:
-    """Highest ``anon_bytes()`` seen while the ``with`` block runs (sampled every 20 ms)."""
-
-    def __init__(self, interval: float = 0.02) -> None:
-        self.interval, self.peak, self.before = interval, 0, 0
-        self._stop = threading.Event()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, anon_bytes())
-
-    def __enter__(self) -> PeakAnon:
-        self.before = self.peak = anon_bytes()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, anon_bytes())
-
-
 def _epoch(loader) -> Iterator:
     """One epoch of ``loader``'s batches as NumPy arrays, read the way ``fit()`` reads it.
 
@@ -251,12 +186,12 @@ def loader_rate(make: Callable[[], object], rounds: int = 2,
             pass
     for _ in range(rounds):
         current = loader if reuse else make()
-        with PeakAnon() as mem:
+        with PeakMemory(include_children=True, interval=0.02) as mem:
             start, n = time.perf_counter(), 0
             for batch in _epoch(current):
                 n += len(batch[0])
             best = max(best, n / (time.perf_counter() - start))
-        peak = max(peak, mem.peak)
+        peak = max(peak, mem.anon_peak)
         del current
     return best, peak
 

@@ -22,6 +22,49 @@ def _src(cell: dict) -> str:
     return "".join(cell["source"])
 
 
+def _output_text(cell: dict) -> str:
+    """What a reader sees under a code cell: streams, results and error tracebacks."""
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append("".join(out.get("text", "")))
+        parts.append("".join(out.get("data", {}).get("text/plain", "")))
+        parts.append("\n".join(out.get("traceback", [])))
+    return "\n".join(parts)
+
+
+# Lines frameworks print from C++ or absl: in a committed output they look like failures.
+FRAMEWORK_LOG = re.compile(
+    r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\]"  # absl: I0000 00:00:17… 123 file.cc:1]
+    r"|absl::InitializeLog|oneDNN custom operations|cuInit|cudart_stub|cuda_(?:dnn|fft|blas)"
+    r"|Unable to register cu|TensorFlow binary is optimized|computation placer already"
+    r"|An NVIDIA GPU may be present|XLA service 0x|StreamExecutor device", re.MULTILINE)
+MACHINE_PATH = re.compile(r"(?<![\w.])(/work|/tmp|/root|/home|/Users|/private|/opt|/usr|/var)/"
+                          r"|[A-Z]:\\|site-packages")
+
+
+def test_the_log_and_path_patterns_catch_what_they_are_for():
+    logs = ("I0000 00:00:1795265405.218643   32659 port.cc:153] oneDNN custom operations are on",
+            "E0000 00:00:1795265407.906337   32659 cuda_platform.cc:52] failed call to cuInit",
+            "WARNING: All log messages before absl::InitializeLog() is called are written")
+    assert all(FRAMEWORK_LOG.search(line) for line in logs)
+    assert not FRAMEWORK_LOG.search("Epoch 1/3\n32/32 - 1s - loss: 0.69 - accuracy: 0.51")
+    assert all(MACHINE_PATH.search(p) for p in ("/tmp/tmpab12/data", "in /home/me/data",
+                                                "C:\\Users\\me", "lib/site-packages/keras"))
+    assert not MACHINE_PATH.search("data/volumes/id-1.npy; 12 MiB/s; and/or 3/4")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_hold_no_framework_logs_or_machine_paths(path: Path):
+    for i, cell in enumerate(_cells(path)):
+        text = _output_text(cell)
+        if found := FRAMEWORK_LOG.search(text):
+            pytest.fail(f"cell {i}: framework log line in the output: {found.group(0)!r}; "
+                        "silence it (helpers.quiet.c_stderr_silenced) and re-run")
+        if found := MACHINE_PATH.search(text):
+            pytest.fail(f"cell {i}: a machine path in the output near {found.group(0)!r}: "
+                        "print paths relative to data_root()")
+
+
 def test_there_are_notebooks():
     assert NOTEBOOKS, "no notebooks/NN_title.ipynb found"
 
@@ -37,6 +80,7 @@ def test_opening(path: Path):
     rel = path.relative_to(ROOT).as_posix()
     first = _src(cells[0])
     assert cells[0]["cell_type"] == "markdown" and first.startswith("# "), "no title first"
+    assert re.match(rf"# {path.name[:2]} · \S", first), "title must read '# NN · …' (NN = file)"
     assert colab_badge(rel) in first, f"badge must link to {colab_url(rel)}"
     urls = re.findall(r"https://colab\.research\.google\.com/github/[^)\s]+", first)
     assert urls == [colab_url(rel)], urls

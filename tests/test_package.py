@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,15 @@ def test_every_module_declares_all_and_stays_short(name):
 def test_package_exports_resolve():
     for name in helpers.__all__:
         assert hasattr(helpers, name), name
+
+
+def test_names_load_their_module_only_when_asked_for():
+    """``from helpers import c_stderr_silenced`` must work before any framework is imported:
+    notebooks hide TensorFlow's C++ start-up notes with it while they import Keras."""
+    code = ("import sys; from helpers import c_stderr_silenced, MB; "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        helpers.NoSuchName  # noqa: B018
