@@ -43,6 +43,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "throughput": ("fit_batches", "measure_model", "probe", "sweep_workers"),
     "throughput_plots": ("plot_ratios", "plot_sweep"),
     "timing": ("best_epoch_seconds", "best_rates", "read_files", "serve_all"),
+    "training_curves": ("plot_history",),
     "torchdata": ("VolumeFiles", "volume_torch_loader"),
     "volumes": ("VOLUME_SHAPES", "load_partition", "make_volume_dataset"),
     "workloads": ("InMemoryBatches", "SimulatedWork"),
