@@ -10,6 +10,33 @@ import pytest  # noqa: E402
 
 from helpers.volumes import make_volume_dataset  # noqa: E402
 
+# Tests whose outcome cannot depend on the Keras backend: files, archives, notebooks' shape,
+# memory counters, or subprocesses that never import Keras' backend. `make test` runs them
+# with the first backend only (`-m "not backend_independent"` for the others), which keeps
+# the three-backend suite inside CI's time budget. Whole modules by name, or single tests.
+BACKEND_INDEPENDENT_MODULES = {
+    "test_archive", "test_atomic", "test_colab_links", "test_imagenette", "test_memory",
+    "test_memory_study", "test_notebook_shape", "test_package", "test_partition",
+    "test_portability", "test_progress", "test_readme", "test_timing", "test_training_curves",
+    "test_volumes",
+}
+BACKEND_INDEPENDENT_TESTS = {
+    "test_image_loaders.py::test_torch_loader_spawned_persistent_workers",  # torch's own workers
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "backend_independent: same outcome on every Keras backend; run once")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.stem
+        test = f"{item.path.name}::{item.originalname}"
+        if module in BACKEND_INDEPENDENT_MODULES or test in BACKEND_INDEPENDENT_TESTS:
+            item.add_marker(pytest.mark.backend_independent)
+
 
 @pytest.fixture(scope="session")
 def volumes(tmp_path_factory):
