@@ -70,7 +70,7 @@ outputs: $(STAMP)
 		echo "== $$nb"; \
 		KERAS_BACKEND=tensorflow TQDM_DISABLE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
-		$(BIN)/python tools/strip_widget_state.py "$$nb" || exit 1; \
+		$(BIN)/python tools/tidy_outputs.py "$$nb" || exit 1; \
 	done
 
 benchmarks: $(STAMP)
