@@ -23,7 +23,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "cifar_download": ("get_cifar10",),
     "environment": ("data_root", "setup_notebook"),
-    "generator": ("DataGenerator",),
+    "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "image_loaders": (
         "DecodeSample", "fit_rate", "grain_loader", "keras_image_dataset", "loader_rate",
         "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",
