@@ -205,11 +205,13 @@ def _fit(model, gen, epochs: int, fail_after_step: int | None = None) -> dict:
     """Train; return the IDs of the batch each step was given, steps, seconds, weights."""
     import keras
 
-    out = {"served": [], "steps": 0, "epoch_seconds": [], "batches": len(gen)}
+    out = {"served": [], "steps": 0, "epoch_seconds": [], "batches": len(gen),
+           "generator_epochs": []}
 
     class Record(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             out["served"].append([])
+            out["generator_epochs"].append(gen.epoch)  # fit() may have advanced it already
             self.t0 = time.perf_counter()
 
         def on_train_batch_begin(self, batch, logs=None):
@@ -252,7 +254,8 @@ def _compare(args: argparse.Namespace) -> dict:
             _model(partial).fit(partial, epochs=1, verbose=0, shuffle=False)
         outcome = "ok"
     except Exception as e:  # what the engine does is the observation
-        outcome = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:90]}"
+        gist = re.search(r"partitioned \d+ times, but the dimension size is \d+", str(e))
+        outcome = f"{type(e).__name__}: {gist.group(0) if gist else str(e)[:90]}"
     return {"devices": n_devices, "batch_size": args.batch_size,
             "samples": args.batch_size * one["batches"],
             "same_order": one["served"] == many["served"],
