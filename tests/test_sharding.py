@@ -116,3 +116,43 @@ def test_bad_remainder_and_empty_shards_are_named(volumes):
         make(volumes, shard=(0, 2), shard_remainder="wrap")
     with pytest.raises(ValueError, match="leaves every shard empty"):
         make(volumes, ids=volumes[1]["train"][:3], shard=(0, 5), shard_remainder="drop")
+
+
+def test_packed_generator_shards_like_datagenerator(volumes, tmp_path):
+    from helpers.packed import PackedDataGenerator, pack_volume_dataset
+
+    data_dir, partition, labels = volumes
+    packed_dir = pack_volume_dataset(data_dir, tmp_path / "packed", shard_size=16,
+                                     progress=False)
+    for i in range(3):
+        ref = make(volumes, shard=(i, 3), shard_remainder="drop")
+        packed = PackedDataGenerator(partition["train"], labels, packed_dir, batch_size=4,
+                                     dim=DIM, n_classes=3, seed=0, shard=(i, 3),
+                                     shard_remainder="drop")
+        assert len(packed) == len(ref) and packed.samples_dropped == ref.samples_dropped
+        assert epoch_ids(packed) == epoch_ids(ref)
+        np.testing.assert_array_equal(packed[1][0], ref[1][0])
+
+
+@pytest.mark.parametrize("remainder", ["pad", "drop"])
+def test_cifar_sequence_shards_its_rows(tmp_path, remainder):
+    from helpers.cifar import CIFAR10Sequence
+    from helpers.cifar_standin import write_cifar10_like
+
+    folder = write_cifar10_like(tmp_path / "cifar-10-batches-py", n_per_batch=5, seed=3)
+    n, count = 23, 4  # limit=23: uneven over 4 shards
+    seqs = [CIFAR10Sequence(folder, batch_size=4, seed=1, cache_dir=tmp_path / "cache",
+                            limit=n, shard=(i, count), shard_remainder=remainder)
+            for i in range(count)]
+    assert len({len(s) for s in seqs}) == 1
+    for _ in range(2):
+        rows = Counter(int(r) for s in seqs for b in range(len(s)) for r in s.batch_rows(b))
+        if remainder == "drop":
+            assert set(rows.values()) == {1} and n - len(rows) == seqs[0].samples_dropped == 3
+        else:
+            assert set(rows) == set(range(n))
+            assert sum(rows.values()) - n == seqs[0].samples_repeated == 1
+        for s in seqs:
+            s.on_epoch_end()
+    with pytest.raises(ValueError, match="shard"):
+        CIFAR10Sequence(folder, cache_dir=tmp_path / "cache", shard=(4, 4))
