@@ -22,8 +22,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "CIFAR10Sequence", "build_cifar10_cache", "load_cifar10_pickle", "read_cifar10_batch",
     ),
     "cifar_download": ("get_cifar10",),
+    "distributed": ("free_port", "run_children", "train_job", "train_local"),
     "environment": ("data_root", "setup_notebook"),
-    "generator": ("DataGenerator",),
+    "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "image_loaders": (
         "DecodeSample", "fit_rate", "grain_loader", "keras_image_dataset", "loader_rate",
         "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from .atomic import atomic_file, save_npy_atomic
-from .generator import epoch_order, resolve_seed
+from .generator import epoch_order, resolve_seed, shard_rows, shard_size
 
 __all__ = [
     "CIFAR10Sequence", "FOLDER_NAME", "IMAGE_SHAPE", "META_FILE", "NUM_CLASSES",
@@ -220,6 +220,8 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         seed: makes shuffling and augmentation reproducible; ``None`` draws one.
         cache_dir: where the uint8 cache lives (default ``<folder>/cache``).
         limit: serve only the first ``limit`` samples of the split (quick runs on a CPU).
+        shard, shard_remainder: serve one process's share of each epoch, as in
+            ``DataGenerator`` (``helpers.generator.shard_rows``).
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
             ``keras.utils.PyDataset``.
 
@@ -239,6 +241,8 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         seed: int | None = None,
         cache_dir: str | Path | None = None,
         limit: int | None = None,
+        shard: tuple[int, int] | None = None,
+        shard_remainder: str = "pad",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -253,12 +257,16 @@ class CIFAR10Sequence(keras.utils.PyDataset):
                 raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
             self.labels = self.labels[:limit]
         self.label_names = read_cifar10_label_names(self.folder)
+        self._shard_size = shard_size(self.num_samples, shard, shard_remainder)
+        self.shard = None if shard is None else (int(shard[0]), int(shard[1]))
+        self.shard_remainder = shard_remainder
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.augment = augment
         self.seed = resolve_seed(seed)
         self.epoch = 0
         self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
+        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
         self._images: np.ndarray | None = None
 
     @property
@@ -280,13 +288,24 @@ class CIFAR10Sequence(keras.utils.PyDataset):
     def num_samples(self) -> int:
         return len(self.labels)
 
+    @property
+    def samples_dropped(self) -> int:
+        """Samples no shard serves in an epoch (``"drop"``; 0 with ``"pad"``)."""
+        return max(self.num_samples - (self.shard or (0, 1))[1] * self._shard_size, 0)
+
+    @property
+    def samples_repeated(self) -> int:
+        """Samples served twice in an epoch across shards (``"pad"``; 0 with ``"drop"``)."""
+        return max((self.shard or (0, 1))[1] * self._shard_size - self.num_samples, 0)
+
     def __len__(self) -> int:
-        return math.ceil(self.num_samples / self.batch_size)
+        return math.ceil(self._shard_size / self.batch_size)
 
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
         self.epoch += 1
         self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
+        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
 
     def batch_rows(self, index: int) -> np.ndarray:
         """The sample numbers (rows of the cache) batch ``index`` holds this epoch, sorted."""

@@ -8,6 +8,9 @@ What changed from the article's class, and why:
 - Batches are float32 (the article's ``np.empty`` made float64: twice the memory).
 - The order is a function of ``(seed, epoch)``: reproducible, different every epoch, and
   the same in every worker process, which receives a pickled copy of this object.
+- ``shard=(index, count)`` serves one process's share of each epoch in a multi-process job
+  (``shard_rows``): the order is drawn globally, then dealt out, so every shard has the
+  same ``len()`` and samples move between processes from one epoch to the next.
 - Each file is read with one ``os.read`` call, its ``.npy`` header read by numpy once
   and then recognised by a comparison of bytes, instead of ``np.load``, whose per-call opening and
   header parsing is where the article's class spends its time.
@@ -27,7 +30,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-__all__ = ["DataGenerator", "NpyHeaderCache", "epoch_order", "resolve_seed"]
+__all__ = [
+    "SHARD_REMAINDERS", "DataGenerator", "NpyHeaderCache", "epoch_order", "resolve_seed",
+    "shard_rows", "shard_size",
+]
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: no text mode on Windows
 
@@ -108,6 +114,50 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarr
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+SHARD_REMAINDERS = ("pad", "drop")
+"""What ``shard_rows`` does with the ``n % count`` samples that do not divide evenly."""
+
+
+def shard_size(n: int, shard: tuple[int, int] | None, remainder: str = "pad") -> int:
+    """How many samples each shard serves per epoch: ``ceil(n / count)`` with ``"pad"``,
+    ``n // count`` with ``"drop"``, ``n`` without sharding. Checks the arguments."""
+    if remainder not in SHARD_REMAINDERS:
+        raise ValueError(f"shard_remainder must be one of {SHARD_REMAINDERS}, got {remainder!r}")
+    if shard is None:
+        return n
+    if (not isinstance(shard, (tuple, list)) or len(shard) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                       for v in shard)):
+        raise ValueError(f"shard must be a pair of ints (index, count), got {shard!r}")
+    index, count = (int(v) for v in shard)
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard=(index, count) needs count >= 1 and 0 <= index < count, "
+                         f"got {shard!r}")
+    size = n // count if remainder == "drop" else -(-n // count)
+    if size == 0:
+        raise ValueError(f"shard_remainder='drop' with {n} samples over {count} shards leaves "
+                         "every shard empty: use shard_remainder='pad' or fewer shards")
+    return size
+
+
+def shard_rows(order: np.ndarray, shard: tuple[int, int] | None,
+               remainder: str = "pad") -> np.ndarray:
+    """The entries of one epoch's global ``order`` that shard ``(index, count)`` serves.
+
+    Entries are dealt out in turn (``order[index::count]``), so every shard gets the same
+    number, ``shard_size``. ``"drop"``: shards are disjoint and the last ``n % count`` entries
+    of this epoch's order are skipped (a different few each shuffled epoch). ``"pad"``: the
+    order is extended cyclically to ``count * ceil(n / count)`` entries, so every sample is
+    served at least once across shards and the fewest possible are served twice (this also
+    works when there are fewer samples than shards). ``shard=None``: ``order`` itself.
+    """
+    size = shard_size(len(order), shard, remainder)
+    if shard is None:
+        return order
+    index, count = int(shard[0]), int(shard[1])
+    return np.resize(order, size * count)[index::count]
+
+
 class DataGenerator(keras.utils.PyDataset):
     """Serves ``(X, y)`` batches read on the fly from ``<data_dir>/<ID>.npy``.
 
@@ -121,6 +171,11 @@ class DataGenerator(keras.utils.PyDataset):
         shuffle: reshuffle the sample order every epoch.
         seed: makes the sequence of epoch orders reproducible; ``None`` draws one.
         drop_remainder: round ``len()`` down and skip the last partial batch.
+        shard: ``(index, count)``: serve only this process's share of each epoch (see
+            ``shard_rows``); ``None`` serves every sample.
+        shard_remainder: ``"pad"`` (repeat the fewest samples so shards are equal) or
+            ``"drop"`` (skip the ``n % count`` left over); ``samples_repeated`` and
+            ``samples_dropped`` say how many, per epoch across all shards.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
             ``keras.utils.PyDataset``.
 
@@ -139,6 +194,8 @@ class DataGenerator(keras.utils.PyDataset):
         shuffle: bool = True,
         seed: int | None = None,
         drop_remainder: bool = False,
+        shard: tuple[int, int] | None = None,
+        shard_remainder: str = "pad",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -155,6 +212,9 @@ class DataGenerator(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.drop_remainder = drop_remainder
         self._labels = self._label_array(labels)
+        self._shard_size = shard_size(len(self.list_IDs), shard, shard_remainder)
+        self.shard = None if shard is None else (int(shard[0]), int(shard[1]))
+        self.shard_remainder = shard_remainder
         if len(self) == 0:
             raise ValueError(
                 f"{len(self.list_IDs)} samples with batch_size={batch_size} and "
@@ -166,6 +226,7 @@ class DataGenerator(keras.utils.PyDataset):
         self.seed = resolve_seed(seed)
         self.epoch = 0
         self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
+        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
 
     def _label_array(self, labels: Mapping[str, int]) -> np.ndarray:
         out = np.empty(len(self.list_IDs), dtype=np.int64)
@@ -189,14 +250,27 @@ class DataGenerator(keras.utils.PyDataset):
                     f"sample {id_!r}: no file at {self.data_dir / (id_ + '.npy')}")
         self._paths = [os.fsencode(self.data_dir / f"{i}.npy") for i in self.list_IDs]
 
+    @property
+    def samples_dropped(self) -> int:
+        """Samples no shard serves in an epoch (``"drop"``; 0 with ``"pad"``)."""
+        count = 1 if self.shard is None else int(self.shard[1])
+        return max(len(self.list_IDs) - count * self._shard_size, 0)
+
+    @property
+    def samples_repeated(self) -> int:
+        """Samples served twice in an epoch across shards (``"pad"``; 0 with ``"drop"``)."""
+        count = 1 if self.shard is None else int(self.shard[1])
+        return max(count * self._shard_size - len(self.list_IDs), 0)
+
     def __len__(self) -> int:
-        n = len(self.list_IDs) / self.batch_size
+        n = self._shard_size / self.batch_size
         return math.floor(n) if self.drop_remainder else math.ceil(n)
 
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
         self.epoch += 1
         self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
+        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
 
     def batch_ids(self, index: int) -> list[str]:
         """The IDs that batch ``index`` of the current epoch holds, in order."""

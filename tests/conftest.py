@@ -19,6 +19,7 @@ BACKEND_INDEPENDENT_MODULES = {
     "test_memory_study", "test_notebook_shape", "test_package", "test_partition",
     "test_portability", "test_progress", "test_readme", "test_timing", "test_training_curves",
     "test_volumes",
+    "test_distributed",  # its children run JAX whatever the backend of the tests
 }
 BACKEND_INDEPENDENT_TESTS = {
     "test_image_loaders.py::test_torch_loader_spawned_persistent_workers",  # torch's own workers
