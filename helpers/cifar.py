@@ -220,13 +220,16 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         seed: makes shuffling and augmentation reproducible; ``None`` draws one.
         cache_dir: where the uint8 cache lives (default ``<folder>/cache``).
         limit: serve only the first ``limit`` samples of the split (quick runs on a CPU).
+        epoch: the epoch to start from: its order and augmentation are those of an
+            uninterrupted run, e.g. when a new object resumes a training; see ``set_epoch``.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
             ``keras.utils.PyDataset``.
 
     ``X`` is float32 ``(b, 32, 32, 3)`` in ``[0, 1]``; ``y`` float32 one-hot ``(b, 10)``.
     Within a batch the samples come in file order (the rows are sorted so the memory map
     reads forward); shuffling decides which samples share a batch. Pickling the object
-    (as process workers do) carries the cache's path, not its contents.
+    (as process workers started by ``spawn`` or ``forkserver`` receive it) carries the
+    cache's path, not its contents.
     """
 
     def __init__(
@@ -239,6 +242,7 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         seed: int | None = None,
         cache_dir: str | Path | None = None,
         limit: int | None = None,
+        epoch: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -257,8 +261,7 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.augment = augment
         self.seed = resolve_seed(seed)
-        self.epoch = 0
-        self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
+        self.set_epoch(epoch)
         self._images: np.ndarray | None = None
 
     @property
@@ -283,10 +286,23 @@ class CIFAR10Sequence(keras.utils.PyDataset):
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Serve epoch ``epoch``'s order and augmentation from now on (0 is the first).
+
+        ``fit()`` advances the counter with ``on_epoch_end``, once more before its first
+        epoch (Keras 3.15), so the counter alone does not match Keras' epoch number; a
+        callback that calls this from ``on_epoch_begin(epoch)`` ties the two together
+        (Keras calls it before the workers read a batch), which is what a resumed run
+        needs to continue where it stopped.
+        """
+        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+        self.epoch = int(epoch)
+        self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
+
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
-        self.epoch += 1
-        self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
+        self.set_epoch(self.epoch + 1)
 
     def batch_rows(self, index: int) -> np.ndarray:
         """The sample numbers (rows of the cache) batch ``index`` holds this epoch, sorted."""

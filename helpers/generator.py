@@ -7,7 +7,8 @@ What changed from the article's class, and why:
 - ``data_dir`` is a parameter, not the hard-coded ``'data/'``.
 - Batches are float32 (the article's ``np.empty`` made float64: twice the memory).
 - The order is a function of ``(seed, epoch)``: reproducible, different every epoch, and
-  the same in every worker process, which receives a pickled copy of this object.
+  the same in every worker process, which gets a copy of this object (inherited under the
+  ``fork`` start method, pickled under ``spawn`` and ``forkserver``).
 - Each file is read with one ``os.read`` call, its ``.npy`` header read by numpy once
   and then recognised by a comparison of bytes, instead of ``np.load``, whose per-call opening and
   header parsing is where the article's class spends its time.
@@ -121,6 +122,8 @@ class DataGenerator(keras.utils.PyDataset):
         shuffle: reshuffle the sample order every epoch.
         seed: makes the sequence of epoch orders reproducible; ``None`` draws one.
         drop_remainder: round ``len()`` down and skip the last partial batch.
+        epoch: the epoch to start from (its order is drawn as in an uninterrupted run), e.g.
+            when a new object resumes an interrupted training; see ``set_epoch``.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
             ``keras.utils.PyDataset``.
 
@@ -139,6 +142,7 @@ class DataGenerator(keras.utils.PyDataset):
         shuffle: bool = True,
         seed: int | None = None,
         drop_remainder: bool = False,
+        epoch: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -164,8 +168,7 @@ class DataGenerator(keras.utils.PyDataset):
         # (header bytes, file size, dtype) of the first well-formed file read
         self._layout: tuple[bytes, int, np.dtype] | None = None
         self.seed = resolve_seed(seed)
-        self.epoch = 0
-        self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
+        self.set_epoch(epoch)
 
     def _label_array(self, labels: Mapping[str, int]) -> np.ndarray:
         out = np.empty(len(self.list_IDs), dtype=np.int64)
@@ -193,10 +196,23 @@ class DataGenerator(keras.utils.PyDataset):
         n = len(self.list_IDs) / self.batch_size
         return math.floor(n) if self.drop_remainder else math.ceil(n)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Serve epoch ``epoch``'s order from now on (0 is the first epoch).
+
+        ``fit()`` advances the counter with ``on_epoch_end``, once more before its first
+        epoch (Keras 3.15), so the counter alone does not match Keras' epoch number; a
+        callback that calls this from ``on_epoch_begin(epoch)`` ties the two together
+        (Keras calls it before the workers read a batch), which is what a resumed run
+        needs to continue the order where it stopped.
+        """
+        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+        self.epoch = int(epoch)
+        self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
+
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
-        self.epoch += 1
-        self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
+        self.set_epoch(self.epoch + 1)
 
     def batch_ids(self, index: int) -> list[str]:
         """The IDs that batch ``index`` of the current epoch holds, in order."""
