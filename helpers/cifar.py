@@ -302,16 +302,11 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         return math.ceil(self._shard_size / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
-        """Serve epoch ``epoch``'s order and augmentation from now on (0 is the first).
-
-        ``fit()`` calls ``on_epoch_end`` once more before its first epoch (Keras 3.15), so
-        to resume, call this from a callback's ``on_epoch_begin(epoch)`` (before any read).
-        """
-        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+        """Serve epoch ``epoch``'s order and augmentation from now on (0 is the first); to
+        resume a run, see ``helpers.generator.DataGenerator.set_epoch``."""
+        order = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)  # checks epoch
+        self.indexes = shard_rows(order, self.shard, self.shard_remainder)
         self.epoch = int(epoch)
-        self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
-        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
 
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""

@@ -108,6 +108,8 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarr
     A pure function of its arguments, so every worker process computes the same order, a
     re-run with the same seed repeats it, and consecutive epochs differ.
     """
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
     if not shuffle:
         return np.arange(n)
     return np.random.default_rng([seed, epoch]).permutation(n)
@@ -270,11 +272,9 @@ class DataGenerator(keras.utils.PyDataset):
         ``fit()`` calls ``on_epoch_end`` once more before its first epoch (Keras 3.15), so
         to resume, call this from a callback's ``on_epoch_begin(epoch)`` (before any read).
         """
-        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+        order = epoch_order(len(self.list_IDs), self.seed, epoch, self.shuffle)  # checks epoch
+        self.indexes = shard_rows(order, self.shard, self.shard_remainder)
         self.epoch = int(epoch)
-        self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
-        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
 
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
