@@ -11,6 +11,11 @@ did, so a notebook can show it on a laptop or in CI:
 - ``train_job(data_dir, num_processes=2)``: a real multi-process JAX job on localhost
   (``keras.distribution.initialize``), each process reading only its shard of the IDs
   (``DataGenerator(shard=(i, count))``).
+- ``train_tf_job(data_dir, num_processes=2)``: the same job on TensorFlow,
+  ``MultiWorkerMirroredStrategy`` with one ``TF_CONFIG`` per worker. Keras 3.15.1's ``fit()``
+  fails under that strategy with more than one worker (it reduces the ``(x, y)`` batch with
+  ``strategy.reduce``, which the multi-worker strategy only takes tensor by tensor); each
+  worker then reports the error and where Keras raised it instead of a training record.
 
 Each child trains a small model on the course's volumes with ``DataGenerator`` and prints one
 JSON line: the IDs each training step was given (per epoch), the step count, seconds per
@@ -30,9 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
-__all__ = ["free_port", "main", "run_children", "train_job", "train_local"]
+__all__ = ["free_port", "main", "run_children", "train_job", "train_local",
+           "train_tf_job"]
 
 _LOG_LINE = re.compile(r"^\s*(\[?[IWEF]\d{4} |\S+\.cc:\d+\]|WARNING: All log messages|"
                        r"E\d{4}|\[Gloo\]|gloo)")
@@ -144,6 +151,41 @@ def train_job(data_dir: str | Path, num_processes: int = 2, epochs: int = 2,
     return [_result(o) for o in outs]
 
 
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (sockets held together, so the OS gives different ones)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def train_tf_job(data_dir: str | Path, num_processes: int = 2, epochs: int = 2,
+                 batch_size: int = 8, shard_remainder: str = "drop",
+                 timeout: float = 180.0) -> list[dict]:
+    """A ``num_processes``-process TensorFlow job on localhost, each process reading its shard.
+
+    Each process is one worker of ``tf.distribute.MultiWorkerMirroredStrategy``, told the
+    cluster and its own index by ``TF_CONFIG``; it builds the model under ``strategy.scope()``
+    and calls ``fit()`` with its ``DataGenerator(shard=(i, count))``. Returns one report per
+    process, as ``train_job`` does, plus ``shard_ids`` (the IDs its generator holds for the
+    first epoch) and, where ``fit()`` raised, ``error`` and ``raised_in`` (the Keras source
+    file and function) instead of a training record.
+    """
+    workers = [f"localhost:{p}" for p in _free_ports(num_processes)]
+    commands = [_command(data_dir, backend="tensorflow", epochs=epochs, batch_size=batch_size,
+                         num_processes=num_processes, process_id=i,
+                         shard_remainder=shard_remainder)
+                for i in range(num_processes)]
+    envs = [{**_env("tensorflow", 1), "TF_CONFIG": json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}
+        for i in range(num_processes)]
+    return [_result(o) for o in run_children(commands, envs, timeout)]
+
+
 
 # --------------------------------------------------------------------------------------
 # What each child process runs
@@ -155,6 +197,9 @@ def _connect(args: argparse.Namespace):
     if args.backend == "tensorflow":
         import tensorflow as tf
 
+        if args.num_processes > 1:  # the cluster and this worker's index: from TF_CONFIG
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            return strategy.scope, strategy.num_replicas_in_sync
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices)
@@ -265,14 +310,36 @@ def _compare(args: argparse.Namespace) -> dict:
             "last_batch_rows": last, "last_batch": outcome}
 
 
+def _failure(error: Exception) -> dict:
+    """What ``fit()`` raised, in one line, and the innermost Keras function it came from."""
+    message = re.sub(r"\{.*\}", "{...}", str(error), flags=re.S)  # a tensor's values
+    message = re.sub(r"<class '[\w.]*?(\w+)'>", r"\1", message).splitlines()[0][:160]
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if "keras" in Path(f.filename).parts]
+    where = "" if not frames else (
+        "/".join(Path(frames[-1].filename).parts[-5:]) + f", {frames[-1].name}()")
+    return {"error": f"{type(error).__name__}: {message}", "raised_in": where}
+
+
 def _job(args: argparse.Namespace) -> dict:
     scope, n_devices = _connect(args)
     gen = _generator(args)
+    shard_ids = [i for b in range(len(gen)) for i in gen.batch_ids(b)]
     with scope():
-        out = _fit(_model(gen), gen, args.epochs, args.fail_after_step)
-    del out["weights_epoch1"]
-    out["weights"] = [w.tolist() for w in out["weights"]]
-    return {**out, "devices": n_devices, "process_id": args.process_id,
+        model = _model(gen)
+        if args.backend == "tensorflow":
+            import keras
+
+            keras.config.disable_traceback_filtering()  # keep Keras' frames for raised_in
+            try:
+                out = _fit(model, gen, args.epochs, args.fail_after_step)
+            except Exception as e:  # what the engine does is the observation
+                out = {"served": [], "steps": 0, "batches": len(gen), **_failure(e)}
+        else:
+            out = _fit(model, gen, args.epochs, args.fail_after_step)
+    out.pop("weights_epoch1", None)
+    out["weights"] = [w.tolist() for w in out.get("weights", [])]
+    return {**out, "devices": n_devices, "process_id": args.process_id, "shard_ids": shard_ids,
             "samples_dropped": gen.samples_dropped, "samples_repeated": gen.samples_repeated}
 
 
