@@ -11,11 +11,9 @@ did, so a notebook can show it on a laptop or in CI:
 - ``train_job(data_dir, num_processes=2)``: a real multi-process JAX job on localhost
   (``keras.distribution.initialize``), each process reading only its shard of the IDs
   (``DataGenerator(shard=(i, count))``).
-- ``train_tf_job(data_dir, num_processes=2)``: the same job on TensorFlow,
-  ``MultiWorkerMirroredStrategy`` with one ``TF_CONFIG`` per worker. Keras 3.15.1's ``fit()``
-  fails under that strategy with more than one worker (it reduces the ``(x, y)`` batch with
-  ``strategy.reduce``, which the multi-worker strategy only takes tensor by tensor); each
-  worker then reports the error and where Keras raised it instead of a training record.
+- ``train_tf_job(data_dir, num_processes=2)``: the same job on TensorFlow
+  (``MultiWorkerMirroredStrategy``, one ``TF_CONFIG`` per worker). Keras 3.15.1's ``fit()``
+  raises there before its first step; the workers report the error and where Keras raised it.
 
 Each child trains a small model on the course's volumes with ``DataGenerator`` and prints one
 JSON line: the IDs each training step was given (per epoch), the step count, seconds per
@@ -151,31 +149,17 @@ def train_job(data_dir: str | Path, num_processes: int = 2, epochs: int = 2,
     return [_result(o) for o in outs]
 
 
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports (sockets held together, so the OS gives different ones)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("localhost", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def train_tf_job(data_dir: str | Path, num_processes: int = 2, epochs: int = 2,
                  batch_size: int = 8, shard_remainder: str = "drop",
                  timeout: float = 180.0) -> list[dict]:
-    """A ``num_processes``-process TensorFlow job on localhost, each process reading its shard.
-
-    Each process is one worker of ``tf.distribute.MultiWorkerMirroredStrategy``, told the
-    cluster and its own index by ``TF_CONFIG``; it builds the model under ``strategy.scope()``
-    and calls ``fit()`` with its ``DataGenerator(shard=(i, count))``. Returns one report per
-    process, as ``train_job`` does, plus ``shard_ids`` (the IDs its generator holds for the
-    first epoch) and, where ``fit()`` raised, ``error`` and ``raised_in`` (the Keras source
-    file and function) instead of a training record.
-    """
-    workers = [f"localhost:{p}" for p in _free_ports(num_processes)]
+    """A ``num_processes``-process TensorFlow job on localhost, each process reading its shard:
+    one ``MultiWorkerMirroredStrategy`` worker per process (cluster and index in ``TF_CONFIG``),
+    ``fit()`` on its ``DataGenerator(shard=(i, count))`` under ``strategy.scope()``. Returns
+    the reports ``train_job`` does, where ``fit()`` raised with ``error`` and ``raised_in``
+    (Keras source file and function) instead of a training record."""
+    workers: list[str] = []
+    while len(workers) < num_processes:  # free_port() may give a port twice: ask again
+        workers = list(dict.fromkeys([*workers, f"localhost:{free_port()}"]))
     commands = [_command(data_dir, backend="tensorflow", epochs=epochs, batch_size=batch_size,
                          num_processes=num_processes, process_id=i,
                          shard_remainder=shard_remainder)
@@ -323,20 +307,20 @@ def _failure(error: Exception) -> dict:
 
 def _job(args: argparse.Namespace) -> dict:
     scope, n_devices = _connect(args)
+    if args.backend == "tensorflow":
+        import keras
+
+        keras.config.disable_traceback_filtering()  # keeps Keras' frames for raised_in
     gen = _generator(args)
     shard_ids = [i for b in range(len(gen)) for i in gen.batch_ids(b)]
     with scope():
         model = _model(gen)
-        if args.backend == "tensorflow":
-            import keras
-
-            keras.config.disable_traceback_filtering()  # keep Keras' frames for raised_in
-            try:
-                out = _fit(model, gen, args.epochs, args.fail_after_step)
-            except Exception as e:  # what the engine does is the observation
-                out = {"served": [], "steps": 0, "batches": len(gen), **_failure(e)}
-        else:
+        try:
             out = _fit(model, gen, args.epochs, args.fail_after_step)
+        except Exception as e:  # on TensorFlow, what the engine does is the observation
+            if args.backend != "tensorflow":
+                raise
+            out = {"served": [], "steps": 0, "batches": len(gen), **_failure(e)}
     out.pop("weights_epoch1", None)
     out["weights"] = [w.tolist() for w in out.get("weights", [])]
     return {**out, "devices": n_devices, "process_id": args.process_id, "shard_ids": shard_ids,
