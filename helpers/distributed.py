@@ -13,7 +13,8 @@ did, so a notebook can show it on a laptop or in CI:
   (``DataGenerator(shard=(i, count))``).
 - ``train_tf_job(data_dir, num_processes=2)``: the same job on TensorFlow
   (``MultiWorkerMirroredStrategy``, one ``TF_CONFIG`` per worker). Keras 3.15.1's ``fit()``
-  raises there before its first step; the workers report the error and where Keras raised it.
+  raises there before its first step; the workers report the error and where Keras raised it,
+  and what ``tf.distribute`` hands them from their shard (``helpers.tf_multiworker``).
 
 Each child trains a small model on the course's volumes with ``DataGenerator`` and prints one
 JSON line: the IDs each training step was given (per epoch), the step count, seconds per
@@ -33,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 __all__ = ["free_port", "main", "run_children", "train_job", "train_local",
@@ -155,8 +155,9 @@ def train_tf_job(data_dir: str | Path, num_processes: int = 2, epochs: int = 2,
     """A ``num_processes``-process TensorFlow job on localhost, each process reading its shard:
     one ``MultiWorkerMirroredStrategy`` worker per process (cluster and index in ``TF_CONFIG``),
     ``fit()`` on its ``DataGenerator(shard=(i, count))`` under ``strategy.scope()``. Returns
-    the reports ``train_job`` does, where ``fit()`` raised with ``error`` and ``raised_in``
-    (Keras source file and function) instead of a training record."""
+    the reports ``train_job`` does, plus ``shard_ids`` (epoch 0), ``tf_input``
+    (``helpers.tf_multiworker.distributed_ids``) and, where ``fit()`` raised, ``error`` and
+    ``raised_in`` (``describe_failure``) instead of a training record."""
     workers: list[str] = []
     while len(workers) < num_processes:  # free_port() may give a port twice: ask again
         workers = list(dict.fromkeys([*workers, f"localhost:{free_port()}"]))
@@ -294,37 +295,32 @@ def _compare(args: argparse.Namespace) -> dict:
             "last_batch_rows": last, "last_batch": outcome}
 
 
-def _failure(error: Exception) -> dict:
-    """What ``fit()`` raised, in one line, and the innermost Keras function it came from."""
-    message = re.sub(r"\{.*\}", "{...}", str(error), flags=re.S)  # a tensor's values
-    message = re.sub(r"<class '[\w.]*?(\w+)'>", r"\1", message).splitlines()[0][:160]
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if "keras" in Path(f.filename).parts]
-    where = "" if not frames else (
-        "/".join(Path(frames[-1].filename).parts[-5:]) + f", {frames[-1].name}()")
-    return {"error": f"{type(error).__name__}: {message}", "raised_in": where}
-
-
 def _job(args: argparse.Namespace) -> dict:
     scope, n_devices = _connect(args)
     if args.backend == "tensorflow":
         import keras
+        import tensorflow as tf
+
+        from .tf_multiworker import describe_failure, distributed_ids
 
         keras.config.disable_traceback_filtering()  # keeps Keras' frames for raised_in
     gen = _generator(args)
     shard_ids = [i for b in range(len(gen)) for i in gen.batch_ids(b)]
-    with scope():
+    with scope():  # the strategy in scope: what its input pipeline serves, then fit()
+        tf_input = {} if args.backend != "tensorflow" else {
+            "tf_input": distributed_ids(gen, tf.distribute.get_strategy())}
         model = _model(gen)
         try:
             out = _fit(model, gen, args.epochs, args.fail_after_step)
         except Exception as e:  # on TensorFlow, what the engine does is the observation
             if args.backend != "tensorflow":
                 raise
-            out = {"served": [], "steps": 0, "batches": len(gen), **_failure(e)}
+            out = {"served": [], "steps": 0, "batches": len(gen), **describe_failure(e)}
     out.pop("weights_epoch1", None)
     out["weights"] = [w.tolist() for w in out.get("weights", [])]
     return {**out, "devices": n_devices, "process_id": args.process_id, "shard_ids": shard_ids,
-            "samples_dropped": gen.samples_dropped, "samples_repeated": gen.samples_repeated}
+            **tf_input, "samples_dropped": gen.samples_dropped,
+            "samples_repeated": gen.samples_repeated}
 
 
 def main(argv: list[str] | None = None) -> None:

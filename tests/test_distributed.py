@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from helpers.distributed import run_children, train_job, train_tf_job
+from helpers.tf_multiworker import describe_failure
 from helpers.volumes import make_volume_dataset
 
 
@@ -95,6 +96,10 @@ def test_the_tensorflow_job_reads_disjoint_shards_and_reports_what_fit_did(odd_v
     shards = Counter(i for r in reports for i in r["shard_ids"])
     assert set(shards.values()) == {1} and len(train) - len(shards) == 1
     assert reports[0]["batches"] == reports[1]["batches"]
+    for r in reports:  # with auto-sharding OFF, tf.distribute hands a worker its whole shard
+        off = [i for step in r["tf_input"]["OFF"] for i in step]
+        auto = [i for step in r["tf_input"]["AUTO"] for i in step]
+        assert sorted(off) == sorted(r["shard_ids"]) and set(auto) <= set(r["shard_ids"])
     if "error" in reports[0]:  # Keras 3.15.1: fit() fails before the first step, in both
         assert [r["steps"] for r in reports] == [0, 0]
         assert reports[0]["error"] == reports[1]["error"]
@@ -106,3 +111,15 @@ def test_the_tensorflow_job_reads_disjoint_shards_and_reports_what_fit_did(odd_v
         assert set(served.values()) == {1} and len(train) - len(served) == 1
     for a, b in zip(reports[0]["weights"], reports[1]["weights"], strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_describe_failure_gives_one_line_and_the_innermost_keras_function():
+    code = compile("def build():\n    raise ValueError(\"bad (PerReplica:{\\n 0: [1, 2]\\n}) "
+                   "of type (<class 'tf.values.PerReplica'>)\")\n", "/x/keras/src/fake.py", "exec")
+    space: dict = {}
+    exec(code, space)
+    with pytest.raises(ValueError) as info:
+        space["build"]()
+    report = describe_failure(info.value)
+    assert report == {"error": "ValueError: bad (PerReplica:{...}) of type (PerReplica)",
+                      "raised_in": "keras/src/fake.py, build()"}
