@@ -40,7 +40,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "partition": ("stratified_split", "validate_partition"),
     "progress": ("progress_bar",),
     "quiet": ("c_stderr_silenced",),
-    "tf_multiworker": ("describe_failure", "distributed_ids"),
+    "tf_multiworker": ("describe_failure", "distributed_ids", "train_replicated"),
     "tfdata": ("volume_tf_data",),
     "throughput": ("fit_batches", "measure_model", "probe", "sweep_workers"),
     "throughput_plots": ("plot_ratios", "plot_sweep"),

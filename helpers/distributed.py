@@ -156,7 +156,8 @@ def train_tf_job(data_dir: str | Path, num_processes: int = 2, epochs: int = 2,
     one ``MultiWorkerMirroredStrategy`` worker per process (cluster and index in ``TF_CONFIG``),
     ``fit()`` on its ``DataGenerator(shard=(i, count))`` under ``strategy.scope()``. Returns
     the reports ``train_job`` does, plus ``shard_ids`` (epoch 0), ``tf_input``
-    (``helpers.tf_multiworker.distributed_ids``) and, where ``fit()`` raised, ``error`` and
+    (``helpers.tf_multiworker.distributed_ids``), ``loop`` (``train_replicated``'s record of
+    the same training without ``fit()``) and, where ``fit()`` raised, ``error`` and
     ``raised_in`` (``describe_failure``) instead of a training record."""
     workers: list[str] = []
     while len(workers) < num_processes:  # free_port() may give a port twice: ask again
@@ -301,13 +302,13 @@ def _job(args: argparse.Namespace) -> dict:
         import keras
         import tensorflow as tf
 
-        from .tf_multiworker import describe_failure, distributed_ids
+        from .tf_multiworker import describe_failure, distributed_ids, train_replicated
 
         keras.config.disable_traceback_filtering()  # keeps Keras' frames for raised_in
     gen = _generator(args)
     shard_ids = [i for b in range(len(gen)) for i in gen.batch_ids(b)]
     with scope():  # the strategy in scope: what its input pipeline serves, then fit()
-        tf_input = {} if args.backend != "tensorflow" else {
+        extra = {} if args.backend != "tensorflow" else {
             "tf_input": distributed_ids(gen, tf.distribute.get_strategy())}
         model = _model(gen)
         try:
@@ -316,10 +317,14 @@ def _job(args: argparse.Namespace) -> dict:
             if args.backend != "tensorflow":
                 raise
             out = {"served": [], "steps": 0, "batches": len(gen), **describe_failure(e)}
+        if args.backend == "tensorflow":  # the same training without fit(): a loop of one's own
+            loop = train_replicated(_model(gen), _generator(args), tf.distribute.get_strategy(),
+                                    args.epochs)
+            extra["loop"] = {**loop, "weights": [w.tolist() for w in loop["weights"]]}
     out.pop("weights_epoch1", None)
     out["weights"] = [w.tolist() for w in out.get("weights", [])]
     return {**out, "devices": n_devices, "process_id": args.process_id, "shard_ids": shard_ids,
-            **tf_input, "samples_dropped": gen.samples_dropped,
+            **extra, "samples_dropped": gen.samples_dropped,
             "samples_repeated": gen.samples_repeated}
 
 

@@ -87,7 +87,7 @@ def test_a_crash_in_one_process_ends_the_job_and_leaves_nothing_running(odd_volu
     assert not _running_with(str(data_dir))
 
 
-def test_the_tensorflow_job_reads_disjoint_shards_and_reports_what_fit_did(odd_volumes):
+def test_the_tensorflow_job_shards_trains_in_a_loop_and_reports_what_fit_did(odd_volumes):
     pytest.importorskip("tensorflow")
     data_dir, train = odd_volumes
     reports = train_tf_job(data_dir, num_processes=2, epochs=2, batch_size=8, timeout=240)
@@ -100,6 +100,14 @@ def test_the_tensorflow_job_reads_disjoint_shards_and_reports_what_fit_did(odd_v
         off = [i for step in r["tf_input"]["OFF"] for i in step]
         auto = [i for step in r["tf_input"]["AUTO"] for i in step]
         assert sorted(off) == sorted(r["shard_ids"]) and set(auto) <= set(r["shard_ids"])
+    loops = [r["loop"] for r in reports]  # the same training in a loop of one's own
+    assert loops[0]["steps"] == loops[1]["steps"] == 2 * reports[0]["batches"]
+    for epoch in range(2):
+        served = Counter(i for loop in loops for i in loop["served"][epoch])
+        assert set(served.values()) == {1} and len(train) - len(served) == 1
+    assert set(loops[0]["served"][0]) != set(loops[0]["served"][1])  # IDs move
+    for a, b in zip(loops[0]["weights"], loops[1]["weights"], strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))  # gradients summed over workers
     if "error" in reports[0]:  # Keras 3.15.1: fit() fails before the first step, in both
         assert [r["steps"] for r in reports] == [0, 0]
         assert reports[0]["error"] == reports[1]["error"]
