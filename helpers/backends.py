@@ -196,7 +196,7 @@ def _child(parts: tuple[str, ...]) -> dict:
                 except Exception as e:  # what each backend raises is the observation
                     first = (str(e).splitlines() or [""])[0][:100]
                     return f"{type(e).__name__}: {first}" if first else type(e).__name__
-            said = [str(w.message).splitlines()[0][:60] for w in caught
+            said = [str(w.message).split("; ")[0] for w in caught  # its first clause
                     if "ran out of data" in str(w.message)]
             return (f"no error, {len(h.history)} metrics recorded"
                     + (f"; warns: {said[0]}" if said else ""))

@@ -10,10 +10,9 @@ The pieces, in the order ``CIFAR10Sequence`` uses them:
   constructing it and serving batches does not load the 50,000 training images into RAM;
   ``random_flip_and_crop`` is its optional augmentation.
 
-Getting the files is another job: ``helpers.cifar_download`` (the official archive, or an
-offline stand-in written by ``helpers.cifar_standin``). ``data_dir`` arguments name the
-``cifar-10-batches-py`` folder itself; its parent is accepted too. Besides numpy and Keras
-this module uses ``helpers.generator`` (the seeded epoch order) and ``helpers.atomic``.
+Getting the files is ``helpers.cifar_download``'s job. ``data_dir`` arguments name the
+``cifar-10-batches-py`` folder (or its parent). Besides numpy and Keras this module uses
+``helpers.generator`` (epoch order, shards) and ``helpers.atomic``.
 """
 
 from __future__ import annotations
@@ -220,15 +219,17 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         seed: makes shuffling and augmentation reproducible; ``None`` draws one.
         cache_dir: where the uint8 cache lives (default ``<folder>/cache``).
         limit: serve only the first ``limit`` samples of the split (quick runs on a CPU).
-        shard, shard_remainder: serve one process's share of each epoch, as in
-            ``DataGenerator`` (``helpers.generator.shard_rows``).
+        shard, shard_remainder: one process's share of each epoch, as ``DataGenerator``.
+        epoch: the epoch to start from: its order and augmentation are those of an
+            uninterrupted run, e.g. when a new object resumes a training; see ``set_epoch``.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
             ``keras.utils.PyDataset``.
 
     ``X`` is float32 ``(b, 32, 32, 3)`` in ``[0, 1]``; ``y`` float32 one-hot ``(b, 10)``.
     Within a batch the samples come in file order (the rows are sorted so the memory map
     reads forward); shuffling decides which samples share a batch. Pickling the object
-    (as process workers do) carries the cache's path, not its contents.
+    (as process workers started by ``spawn`` or ``forkserver`` receive it) carries the
+    cache's path, not its contents.
     """
 
     def __init__(
@@ -243,6 +244,7 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         limit: int | None = None,
         shard: tuple[int, int] | None = None,
         shard_remainder: str = "pad",
+        epoch: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -264,9 +266,7 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.augment = augment
         self.seed = resolve_seed(seed)
-        self.epoch = 0
-        self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
-        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
+        self.set_epoch(epoch)
         self._images: np.ndarray | None = None
 
     @property
@@ -301,11 +301,16 @@ class CIFAR10Sequence(keras.utils.PyDataset):
     def __len__(self) -> int:
         return math.ceil(self._shard_size / self.batch_size)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Serve epoch ``epoch``'s order and augmentation from now on (0 is the first); to
+        resume a run, see ``helpers.generator.DataGenerator.set_epoch``."""
+        order = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)  # checks epoch
+        self.indexes = shard_rows(order, self.shard, self.shard_remainder)
+        self.epoch = int(epoch)
+
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
-        self.epoch += 1
-        self.indexes = epoch_order(self.num_samples, self.seed, self.epoch, self.shuffle)
-        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
+        self.set_epoch(self.epoch + 1)
 
     def batch_rows(self, index: int) -> np.ndarray:
         """The sample numbers (rows of the cache) batch ``index`` holds this epoch, sorted."""

@@ -7,13 +7,12 @@ What changed from the article's class, and why:
 - ``data_dir`` is a parameter, not the hard-coded ``'data/'``.
 - Batches are float32 (the article's ``np.empty`` made float64: twice the memory).
 - The order is a function of ``(seed, epoch)``: reproducible, different every epoch, and
-  the same in every worker process, which receives a pickled copy of this object.
-- ``shard=(index, count)`` serves one process's share of each epoch in a multi-process job
-  (``shard_rows``): the order is drawn globally, then dealt out, so every shard has the
-  same ``len()`` and samples move between processes from one epoch to the next.
-- Each file is read with one ``os.read`` call, its ``.npy`` header read by numpy once
-  and then recognised by a comparison of bytes, instead of ``np.load``, whose per-call opening and
-  header parsing is where the article's class spends its time.
+  the same in every worker process, which gets a copy of this object (inherited under the
+  ``fork`` start method, pickled under ``spawn`` and ``forkserver``).
+- ``shard=(index, count)``: one process's share of each epoch (``shard_rows``), dealt out
+  from the global order, so every shard has the same ``len()``.
+- Each file is read with one ``os.read`` call, its ``.npy`` header parsed by numpy once and
+  then recognised by a byte comparison, instead of ``np.load``'s per-call parsing.
 
 This module needs only numpy, Keras and the standard library (Linux, macOS, Windows):
 copy it into your project as it is.
@@ -109,6 +108,8 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarr
     A pure function of its arguments, so every worker process computes the same order, a
     re-run with the same seed repeats it, and consecutive epochs differ.
     """
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
     if not shuffle:
         return np.arange(n)
     return np.random.default_rng([seed, epoch]).permutation(n)
@@ -176,6 +177,8 @@ class DataGenerator(keras.utils.PyDataset):
         shard_remainder: ``"pad"`` (repeat the fewest samples so shards are equal) or
             ``"drop"`` (skip the ``n % count`` left over); ``samples_repeated`` and
             ``samples_dropped`` say how many, per epoch across all shards.
+        epoch: the epoch to start from (its order is drawn as in an uninterrupted run), e.g.
+            when a new object resumes an interrupted training; see ``set_epoch``.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
             ``keras.utils.PyDataset``.
 
@@ -196,6 +199,7 @@ class DataGenerator(keras.utils.PyDataset):
         drop_remainder: bool = False,
         shard: tuple[int, int] | None = None,
         shard_remainder: str = "pad",
+        epoch: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -224,9 +228,7 @@ class DataGenerator(keras.utils.PyDataset):
         # (header bytes, file size, dtype) of the first well-formed file read
         self._layout: tuple[bytes, int, np.dtype] | None = None
         self.seed = resolve_seed(seed)
-        self.epoch = 0
-        self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
-        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
+        self.set_epoch(epoch)
 
     def _label_array(self, labels: Mapping[str, int]) -> np.ndarray:
         out = np.empty(len(self.list_IDs), dtype=np.int64)
@@ -253,24 +255,30 @@ class DataGenerator(keras.utils.PyDataset):
     @property
     def samples_dropped(self) -> int:
         """Samples no shard serves in an epoch (``"drop"``; 0 with ``"pad"``)."""
-        count = 1 if self.shard is None else int(self.shard[1])
-        return max(len(self.list_IDs) - count * self._shard_size, 0)
+        return max(len(self.list_IDs) - (self.shard or (0, 1))[1] * self._shard_size, 0)
 
     @property
     def samples_repeated(self) -> int:
         """Samples served twice in an epoch across shards (``"pad"``; 0 with ``"drop"``)."""
-        count = 1 if self.shard is None else int(self.shard[1])
-        return max(count * self._shard_size - len(self.list_IDs), 0)
+        return max((self.shard or (0, 1))[1] * self._shard_size - len(self.list_IDs), 0)
 
     def __len__(self) -> int:
         n = self._shard_size / self.batch_size
         return math.floor(n) if self.drop_remainder else math.ceil(n)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Serve epoch ``epoch``'s order from now on (0 is the first epoch).
+
+        ``fit()`` calls ``on_epoch_end`` once more before its first epoch (Keras 3.15), so
+        to resume, call this from a callback's ``on_epoch_begin(epoch)`` (before any read).
+        """
+        order = epoch_order(len(self.list_IDs), self.seed, epoch, self.shuffle)  # checks epoch
+        self.indexes = shard_rows(order, self.shard, self.shard_remainder)
+        self.epoch = int(epoch)
+
     def on_epoch_end(self) -> None:
         """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
-        self.epoch += 1
-        self.indexes = epoch_order(len(self.list_IDs), self.seed, self.epoch, self.shuffle)
-        self.indexes = shard_rows(self.indexes, self.shard, self.shard_remainder)
+        self.set_epoch(self.epoch + 1)
 
     def batch_ids(self, index: int) -> list[str]:
         """The IDs that batch ``index`` of the current epoch holds, in order."""

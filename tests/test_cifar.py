@@ -336,6 +336,24 @@ def test_augmentation_reproducible_per_batch_and_epoch(folder, tmp_path):
     np.testing.assert_array_equal(a[0][0], b[0][0])
 
 
+def test_epoch_argument_resumes_order_and_augmentation(folder, tmp_path):
+    kw = dict(batch_size=64, seed=5, cache_dir=tmp_path, augment=True)
+    old = CIFAR10Sequence(folder, **kw)
+    batches = []
+    for _ in range(3):
+        batches.append([old[i][0] for i in range(len(old))])
+        old.on_epoch_end()
+    resumed = CIFAR10Sequence(folder, **kw, epoch=2)
+    assert resumed.epoch == 2
+    for i in range(len(resumed)):
+        np.testing.assert_array_equal(resumed[i][0], batches[2][i])
+    assert not np.array_equal(resumed[0][0], batches[0][0])
+    resumed.set_epoch(1)
+    np.testing.assert_array_equal(resumed[0][0], batches[1][0])
+    with pytest.raises(ValueError, match="epoch"):
+        CIFAR10Sequence(folder, **kw, epoch=-1)
+
+
 def test_flip_and_crop_are_shifts_of_the_image():
     rng = np.random.default_rng(0)
     images = rng.integers(1, 256, (40, 32, 32, 3), dtype=np.uint8)  # no zeros

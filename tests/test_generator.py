@@ -87,6 +87,23 @@ def test_reshuffled_every_epoch_and_reproducible(volumes):
     assert epoch_ids(make(volumes, seed=6)) != first
 
 
+def test_epoch_argument_starts_where_an_uninterrupted_run_is(volumes):
+    """A new object built with epoch=k (a resumed run) serves what the old one served at k."""
+    old = make(volumes, seed=5)
+    orders = []
+    for _ in range(3):
+        orders.append(epoch_ids(old))
+        old.on_epoch_end()
+    resumed = make(volumes, seed=5, epoch=2)
+    assert resumed.epoch == 2 and epoch_ids(resumed) == orders[2] != orders[0]
+    assert np.array_equal(resumed[0][0], make(volumes, seed=5, epoch=2)[0][0])
+    old.set_epoch(1)
+    assert old.epoch == 1 and epoch_ids(old) == orders[1]
+    for bad in (-1, 1.5, "2"):
+        with pytest.raises(ValueError, match="epoch"):
+            make(volumes, epoch=bad)
+
+
 def test_no_shuffle_keeps_order(volumes):
     gen = make(volumes, shuffle=False)
     gen.on_epoch_end()

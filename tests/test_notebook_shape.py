@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -126,7 +127,34 @@ def test_no_keras2_api_or_machine_paths(path: Path):
         assert not re.search(r"['\"]/(work|tmp|root|home|Users)/", src), "absolute path"
 
 
+MAX_CELL_LINES = 30
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_read_in_one_glance(path: Path):
+    """At most 30 lines a cell; the Setup cells (backend, import list) are the exception."""
+    for i, cell in enumerate(_cells(path)):
+        lines = _src(cell).splitlines()
+        setup = "setup_notebook(" in _src(cell) or 'setdefault("KERAS_BACKEND"' in _src(cell)
+        if cell["cell_type"] == "code" and not setup:
+            assert len(lines) <= MAX_CELL_LINES, (
+                f"code cell {i} has {len(lines)} lines (at most {MAX_CELL_LINES}): split it, "
+                f"with a sentence before each part:\n{_src(cell)[:200]}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_are_tidy(path: Path):
+    """No line split over two saved stream pieces, no ANSI colour codes in plain text."""
+    for i, cell in enumerate(_cells(path)):
+        outputs = cell.get("outputs", [])
+        for a, b in itertools.pairwise(outputs):
+            assert not (a.get("output_type") == b.get("output_type") == "stream"
+                        and a["name"] == b["name"]), (
+                f"cell {i}: split stream output; run tools/tidy_outputs.py (make outputs does)")
+        assert "\x1b[" not in _output_text(cell), f"cell {i}: ANSI codes; run tools/tidy_outputs.py"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_widget_state_in_metadata(path: Path):
     metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
-    assert "widgets" not in metadata, "run tools/strip_widget_state.py (make outputs does)"
+    assert "widgets" not in metadata, "run tools/tidy_outputs.py (make outputs does)"
