@@ -172,7 +172,6 @@ def train_tf_job(data_dir: str | Path, num_processes: int = 2, epochs: int = 2,
     return [_result(o) for o in run_children(commands, envs, timeout)]
 
 
-
 # --------------------------------------------------------------------------------------
 # What each child process runs
 # --------------------------------------------------------------------------------------
