@@ -22,7 +22,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "CIFAR10Sequence", "build_cifar10_cache", "load_cifar10_pickle", "read_cifar10_batch",
     ),
     "cifar_download": ("get_cifar10",),
-    "distributed": ("free_port", "run_children", "train_job", "train_local"),
+    "distributed": ("free_port", "run_children", "train_job", "train_local", "train_tf_job"),
     "environment": ("data_root", "setup_notebook"),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "image_loaders": (
@@ -40,6 +40,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "partition": ("stratified_split", "validate_partition"),
     "progress": ("progress_bar",),
     "quiet": ("c_stderr_silenced",),
+    "tf_multiworker": ("describe_failure", "distributed_ids", "train_replicated"),
     "tfdata": ("volume_tf_data",),
     "throughput": ("fit_batches", "measure_model", "probe", "sweep_workers"),
     "throughput_plots": ("plot_ratios", "plot_sweep"),

@@ -11,6 +11,10 @@ did, so a notebook can show it on a laptop or in CI:
 - ``train_job(data_dir, num_processes=2)``: a real multi-process JAX job on localhost
   (``keras.distribution.initialize``), each process reading only its shard of the IDs
   (``DataGenerator(shard=(i, count))``).
+- ``train_tf_job(data_dir, num_processes=2)``: the same job on TensorFlow
+  (``MultiWorkerMirroredStrategy``, one ``TF_CONFIG`` per worker). Keras 3.15.1's ``fit()``
+  raises there before its first step; the workers report the error and where Keras raised it,
+  and what ``tf.distribute`` hands them from their shard (``helpers.tf_multiworker``).
 
 Each child trains a small model on the course's volumes with ``DataGenerator`` and prints one
 JSON line: the IDs each training step was given (per epoch), the step count, seconds per
@@ -32,7 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["free_port", "main", "run_children", "train_job", "train_local"]
+__all__ = ["free_port", "main", "run_children", "train_job", "train_local",
+           "train_tf_job"]
 
 _LOG_LINE = re.compile(r"^\s*(\[?[IWEF]\d{4} |\S+\.cc:\d+\]|WARNING: All log messages|"
                        r"E\d{4}|\[Gloo\]|gloo)")
@@ -144,6 +149,28 @@ def train_job(data_dir: str | Path, num_processes: int = 2, epochs: int = 2,
     return [_result(o) for o in outs]
 
 
+def train_tf_job(data_dir: str | Path, num_processes: int = 2, epochs: int = 2,
+                 batch_size: int = 8, shard_remainder: str = "drop",
+                 timeout: float = 180.0) -> list[dict]:
+    """A ``num_processes``-process TensorFlow job on localhost, each process reading its shard:
+    one ``MultiWorkerMirroredStrategy`` worker per process (cluster and index in ``TF_CONFIG``),
+    ``fit()`` on its ``DataGenerator(shard=(i, count))`` under ``strategy.scope()``. Returns
+    the reports ``train_job`` does, plus ``shard_ids`` (epoch 0), ``tf_input``
+    (``helpers.tf_multiworker.distributed_ids``), ``loop`` (``train_replicated``'s record of
+    the same training without ``fit()``) and, where ``fit()`` raised, ``error`` and
+    ``raised_in`` (``describe_failure``) instead of a training record."""
+    workers: list[str] = []
+    while len(workers) < num_processes:  # free_port() may give a port twice: ask again
+        workers = list(dict.fromkeys([*workers, f"localhost:{free_port()}"]))
+    commands = [_command(data_dir, backend="tensorflow", epochs=epochs, batch_size=batch_size,
+                         num_processes=num_processes, process_id=i,
+                         shard_remainder=shard_remainder)
+                for i in range(num_processes)]
+    envs = [{**_env("tensorflow", 1), "TF_CONFIG": json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}
+        for i in range(num_processes)]
+    return [_result(o) for o in run_children(commands, envs, timeout)]
+
 
 # --------------------------------------------------------------------------------------
 # What each child process runs
@@ -155,6 +182,9 @@ def _connect(args: argparse.Namespace):
     if args.backend == "tensorflow":
         import tensorflow as tf
 
+        if args.num_processes > 1:  # the cluster and this worker's index: from TF_CONFIG
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            return strategy.scope, strategy.num_replicas_in_sync
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices)
@@ -267,13 +297,34 @@ def _compare(args: argparse.Namespace) -> dict:
 
 def _job(args: argparse.Namespace) -> dict:
     scope, n_devices = _connect(args)
+    if args.backend == "tensorflow":
+        import keras
+        import tensorflow as tf
+
+        from .tf_multiworker import describe_failure, distributed_ids, train_replicated
+
+        keras.config.disable_traceback_filtering()  # keeps Keras' frames for raised_in
     gen = _generator(args)
-    with scope():
-        out = _fit(_model(gen), gen, args.epochs, args.fail_after_step)
-    del out["weights_epoch1"]
-    out["weights"] = [w.tolist() for w in out["weights"]]
-    return {**out, "devices": n_devices, "process_id": args.process_id,
-            "samples_dropped": gen.samples_dropped, "samples_repeated": gen.samples_repeated}
+    shard_ids = [i for b in range(len(gen)) for i in gen.batch_ids(b)]
+    with scope():  # the strategy in scope: what its input pipeline serves, then fit()
+        extra = {} if args.backend != "tensorflow" else {
+            "tf_input": distributed_ids(gen, tf.distribute.get_strategy())}
+        model = _model(gen)
+        try:
+            out = _fit(model, gen, args.epochs, args.fail_after_step)
+        except Exception as e:  # on TensorFlow, what the engine does is the observation
+            if args.backend != "tensorflow":
+                raise
+            out = {"served": [], "steps": 0, "batches": len(gen), **describe_failure(e)}
+        if args.backend == "tensorflow":  # the same training without fit(): a loop of one's own
+            loop = train_replicated(_model(gen), _generator(args), tf.distribute.get_strategy(),
+                                    args.epochs)
+            extra["loop"] = {**loop, "weights": [w.tolist() for w in loop["weights"]]}
+    out.pop("weights_epoch1", None)
+    out["weights"] = [w.tolist() for w in out.get("weights", [])]
+    return {**out, "devices": n_devices, "process_id": args.process_id, "shard_ids": shard_ids,
+            **extra, "samples_dropped": gen.samples_dropped,
+            "samples_repeated": gen.samples_repeated}
 
 
 def main(argv: list[str] | None = None) -> None:

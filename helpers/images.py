@@ -1,8 +1,10 @@
 """``ImageFolderDataset``: a ``keras.utils.PyDataset`` over a folder of JPEG/PNG files.
 
 The layout is the one ``keras.utils.image_dataset_from_directory`` reads:
-``directory/<class name>/<file>``, one subfolder per class. This module stands alone (numpy,
-keras, Pillow and the standard library only), so it can be copied into a project as it is.
+``directory/<class name>/<file>``, one subfolder per class. It needs numpy, keras, Pillow, the
+standard library and ``generator.py`` beside it (the epoch order and the sharding rule,
+``epoch_order``, ``shard_rows``, ``shard_size``, one copy shared with ``DataGenerator``): copy
+both files into a package of your project.
 
 Where it overlaps with ``image_dataset_from_directory`` it behaves the same way, so a model
 trained with one loader predicts correctly with the other:
@@ -34,6 +36,8 @@ from pathlib import Path
 import keras
 import numpy as np
 from PIL import Image
+
+from .generator import epoch_order, shard_rows, shard_size
 
 __all__ = ["CROP_SCALE", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
            "list_image_files", "load_image"]
@@ -125,18 +129,6 @@ def load_image(path: str | Path, image_size: tuple[int, int] = (160, 160),
                          f"{e}); it is corrupt, truncated or not an image") from e
 
 
-def _epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
-    """The order of ``epoch``: a permutation of ``range(n)`` drawn from ``(seed, epoch)``.
-
-    A pure function of its arguments, so every worker process computes the same order, a
-    re-run with the same seed repeats it, and consecutive epochs differ. (The same rule as
-    ``helpers.generator.epoch_order``, repeated here so this module stands alone.)
-    """
-    if not shuffle:
-        return np.arange(n)
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
 class ImageFolderDataset(keras.utils.PyDataset):
     """Batches ``(X, y)`` decoded on the fly from ``directory/<class>/<image file>``.
 
@@ -145,7 +137,8 @@ class ImageFolderDataset(keras.utils.PyDataset):
         image_size: ``(height, width)`` every image is resized to.
         batch_size: images per batch; ``len()`` rounds up, so no image is dropped.
         shuffle: a new order every epoch, a function of ``(seed, epoch)``: every file is
-            served exactly once per epoch.
+            served exactly once per epoch (across all shards, with ``shard_remainder="pad"``
+            at least once).
         seed: makes shuffling and augmentation reproducible; ``None`` draws one.
         augment: a random crop (``CROP_SCALE`` of each side) and a left-right flip per
             image, drawn from a generator seeded by ``(seed, epoch, batch index)``: the same
@@ -153,6 +146,14 @@ class ImageFolderDataset(keras.utils.PyDataset):
         label_mode: ``"int"`` (int32 labels ``(b,)``, for
             ``sparse_categorical_crossentropy``) or ``"categorical"`` (float32 one-hot
             ``(b, num_classes)``).
+        shard: ``(index, count)``: serve only this process's share of each epoch, as
+            ``DataGenerator`` does: the epoch's order is drawn from ``(seed, epoch)`` over all
+            files, then dealt out (``helpers.generator.shard_rows``), so every shard has the
+            same ``len()`` and files move between processes from epoch to epoch. ``None``
+            serves every file.
+        shard_remainder: ``"pad"`` (repeat the fewest files so shards are equal) or
+            ``"drop"`` (skip the ``n % count`` left over this epoch); ``samples_repeated``
+            and ``samples_dropped`` say how many, per epoch across all shards.
         skip_broken: ``False`` (the default): a file that does not decode raises ValueError
             naming it. ``True``: it is left out of its batch (which is one image shorter),
             warned about once (``UserWarning`` naming it) and recorded in
@@ -178,6 +179,8 @@ class ImageFolderDataset(keras.utils.PyDataset):
         augment: bool = False,
         label_mode: str = "int",
         skip_broken: bool = False,
+        shard: tuple[int, int] | None = None,
+        shard_remainder: str = "pad",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -203,8 +206,16 @@ class ImageFolderDataset(keras.utils.PyDataset):
         self._skipped: dict[str, str] = {}  # path -> why; filled only with skip_broken
         self.seed = (int(np.random.SeedSequence().entropy) % 2**63 if seed is None
                      else int(seed))
+        self._shard_size = shard_size(len(self.file_paths), shard, shard_remainder)
+        self.shard = None if shard is None else (int(shard[0]), int(shard[1]))
+        self.shard_remainder = shard_remainder
         self.epoch = 0
-        self.indexes = _epoch_order(len(self.file_paths), self.seed, self.epoch, shuffle)
+        self.indexes = self._order()
+
+    def _order(self) -> np.ndarray:
+        """This shard's positions in ``file_paths`` for the current epoch."""
+        order = epoch_order(len(self.file_paths), self.seed, self.epoch, self.shuffle)
+        return shard_rows(order, self.shard, self.shard_remainder)
 
     @property
     def num_classes(self) -> int:
@@ -225,13 +236,25 @@ class ImageFolderDataset(keras.utils.PyDataset):
         if self._skipped.setdefault(path, reason) is reason:
             warnings.warn(f"skipped (skip_broken=True): {reason}", UserWarning, stacklevel=3)
 
+    @property
+    def samples_dropped(self) -> int:
+        """Files no shard serves in an epoch (``"drop"``; 0 with ``"pad"``)."""
+        count = 1 if self.shard is None else self.shard[1]
+        return max(len(self.file_paths) - count * self._shard_size, 0)
+
+    @property
+    def samples_repeated(self) -> int:
+        """Files served twice in an epoch across shards (``"pad"``; 0 with ``"drop"``)."""
+        count = 1 if self.shard is None else self.shard[1]
+        return max(count * self._shard_size - len(self.file_paths), 0)
+
     def __len__(self) -> int:
-        return math.ceil(len(self.file_paths) / self.batch_size)
+        return math.ceil(self._shard_size / self.batch_size)
 
     def on_epoch_end(self) -> None:
         """Move to the next epoch's order (called by ``fit()`` after each epoch)."""
         self.epoch += 1
-        self.indexes = _epoch_order(len(self.file_paths), self.seed, self.epoch, self.shuffle)
+        self.indexes = self._order()
 
     def batch_indices(self, index: int) -> np.ndarray:
         """Positions in ``file_paths`` of the images batch ``index`` holds this epoch."""

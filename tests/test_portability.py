@@ -1,4 +1,5 @@
-"""The module a learner lifts stands alone, and the reading works where os.readv does not exist."""
+"""The modules a learner lifts stand alone (images.py with generator.py beside it), and the
+reading works where os.readv does not exist."""
 
 from __future__ import annotations
 
@@ -92,3 +93,45 @@ def test_generator_tests_pass_without_os_readv():
                           env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and " failed" not in done.stdout
+
+
+LIFTED_IMAGES = textwrap.dedent("""
+    import importlib.abc, pickle, sys
+
+    class NoHelpers(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "helpers" or name.startswith("helpers."):
+                raise ImportError(f"{name} is not available in a learner's project")
+
+    sys.meta_path.insert(0, NoHelpers())
+    sys.path.insert(0, sys.argv[1])
+    from PIL import Image
+    from mypkg.images import ImageFolderDataset
+
+    for k in range(5):
+        Image.new("RGB", (4, 4), (k * 40, 0, 0)).save(f"{sys.argv[2]}/c{k % 2}/{k}.png")
+    shards = [ImageFolderDataset(sys.argv[2], image_size=(4, 4), batch_size=2, seed=0,
+                                 shard=(i, 2), shard_remainder="drop") for i in range(2)]
+    rows = [r for s in shards for b in range(len(s)) for r in s.batch_indices(b).tolist()]
+    assert len(rows) == len(set(rows)) == 4 and shards[0].samples_dropped == 1
+    assert pickle.loads(pickle.dumps(shards[1]))[0][0].shape == (2, 4, 4, 3)
+    print("lifted OK")
+""")
+
+
+def test_images_py_with_generator_py_in_a_package(tmp_path):
+    """images.py needs generator.py beside it (one copy of the sharding rule): both, in a
+    package of the learner's project, build, shard and pickle without the course's helpers."""
+    package, data = tmp_path / "project" / "mypkg", tmp_path / "data"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for name in ("images.py", "generator.py"):
+        shutil.copy(ROOT / "helpers" / name, package / name)
+    for k in range(2):
+        (data / f"c{k}").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", LIFTED_IMAGES, str(package.parent), str(data)],
+        cwd=package.parent, env=env | {"TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True,
+        text=True, timeout=300)
+    assert done.returncode == 0 and "lifted OK" in done.stdout, done.stderr[-3000:]

@@ -156,3 +156,59 @@ def test_cifar_sequence_shards_its_rows(tmp_path, remainder):
             s.on_epoch_end()
     with pytest.raises(ValueError, match="shard"):
         CIFAR10Sequence(folder, cache_dir=tmp_path / "cache", shard=(4, 4))
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Thirteen tiny PNG files in two classes: 13 splits unevenly over 2 to 5 shards."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("images")
+    for k in range(13):
+        folder = root / ("a" if k % 3 else "b")
+        folder.mkdir(exist_ok=True)
+        Image.new("RGB", (4, 4), (k * 19, 0, 0)).save(folder / f"{k:02d}.png")
+    return root
+
+
+@pytest.mark.parametrize("remainder", ["pad", "drop"])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5])
+def test_image_folder_shards_like_datagenerator(image_folder, count, remainder):
+    from helpers.images import ImageFolderDataset
+
+    shards = [ImageFolderDataset(image_folder, image_size=(4, 4), batch_size=2, seed=5,
+                                 shard=(i, count), shard_remainder=remainder)
+              for i in range(count)]
+    n = len(shards[0].file_paths)
+    assert {len(s) for s in shards} == {math.ceil(shard_size(n, (0, count), remainder) / 2)}
+    for epoch in range(3):
+        served = [np.concatenate([s.batch_indices(b) for b in range(len(s))]) for s in shards]
+        order = epoch_order(n, 5, epoch)  # drawn globally from (seed, epoch), then dealt out
+        for i, rows in enumerate(served):
+            assert np.array_equal(rows, shard_rows(order, (i, count), remainder))
+        seen = Counter(np.concatenate(served).tolist())
+        if remainder == "drop":
+            assert set(seen.values()) == {1}  # exactly once across shards
+            assert n - len(seen) == shards[0].samples_dropped == n % count
+            assert shards[0].samples_repeated == 0
+        else:
+            assert set(seen) == set(range(n))  # every file at least once
+            assert sum(seen.values()) - n == shards[0].samples_repeated == -n % count
+            assert shards[0].samples_dropped == 0
+        X, y = shards[-1][len(shards[-1]) - 1]  # the rows it names are the ones it decodes
+        assert np.array_equal(y, shards[-1].labels[shards[-1].batch_indices(len(shards[-1]) - 1)])
+        for s in shards:
+            s.on_epoch_end()
+    if count > 1:  # files move between shards from one epoch to the next
+        first = set(shard_rows(epoch_order(n, 5, 0), (0, count), remainder).tolist())
+        assert first != set(shard_rows(epoch_order(n, 5, 1), (0, count), remainder).tolist())
+
+
+@pytest.mark.parametrize(("shard", "remainder", "match"), [
+    ((2, 2), "pad", "0 <= index < count"), ((0, 2), "both", "shard_remainder must be"),
+    ((0, 20), "drop", "leaves every shard empty")])
+def test_image_folder_bad_shard_is_named(image_folder, shard, remainder, match):
+    from helpers.images import ImageFolderDataset
+
+    with pytest.raises(ValueError, match=match):
+        ImageFolderDataset(image_folder, shard=shard, shard_remainder=remainder)
