@@ -16,18 +16,22 @@ import helpers.generator
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LIFTED = textwrap.dedent("""
+# The start of a script run in a fresh interpreter: the course's package is installed here,
+# a learner's project does not have it, so importing it fails; argv[1] goes on sys.path.
+NO_HELPERS = textwrap.dedent("""
     import importlib.abc, pickle, sys
     from pathlib import Path
 
     class NoHelpers(importlib.abc.MetaPathFinder):
-        # the course's package is installed here; a learner's project does not have it
         def find_spec(self, name, path=None, target=None):
             if name == "helpers" or name.startswith("helpers."):
                 raise ImportError(f"{name} is not available in a learner's project")
 
     sys.meta_path.insert(0, NoHelpers())
     sys.path.insert(0, sys.argv[1])
+""")
+
+LIFTED = NO_HELPERS + textwrap.dedent("""
     import keras
     import numpy as np
     before = set(sys.modules)  # what keras and numpy import themselves (per backend)
@@ -95,16 +99,7 @@ def test_generator_tests_pass_without_os_readv():
     assert " passed" in done.stdout and " failed" not in done.stdout
 
 
-LIFTED_IMAGES = textwrap.dedent("""
-    import importlib.abc, pickle, sys
-
-    class NoHelpers(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "helpers" or name.startswith("helpers."):
-                raise ImportError(f"{name} is not available in a learner's project")
-
-    sys.meta_path.insert(0, NoHelpers())
-    sys.path.insert(0, sys.argv[1])
+LIFTED_IMAGES = NO_HELPERS + textwrap.dedent("""
     from PIL import Image
     from mypkg.images import ImageFolderDataset
 
