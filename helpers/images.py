@@ -37,7 +37,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from .generator import epoch_order, shard_rows, shard_size
+from .generator import epoch_order, resolve_seed, shard_rows, shard_size
 
 __all__ = ["CROP_SCALE", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
            "list_image_files", "load_image"]
@@ -204,8 +204,7 @@ class ImageFolderDataset(keras.utils.PyDataset):
         self.label_mode = label_mode
         self.skip_broken = bool(skip_broken)
         self._skipped: dict[str, str] = {}  # path -> why; filled only with skip_broken
-        self.seed = (int(np.random.SeedSequence().entropy) % 2**63 if seed is None
-                     else int(seed))
+        self.seed = resolve_seed(seed)
         self._shard_size = shard_size(len(self.file_paths), shard, shard_remainder)
         self.shard = None if shard is None else (int(shard[0]), int(shard[1]))
         self.shard_remainder = shard_remainder
