@@ -3,19 +3,18 @@
 What changed from the article's class, and why:
 - ``super().__init__(**kwargs)`` takes ``workers``, ``use_multiprocessing`` and
   ``max_queue_size``: in Keras 3 they belong to the dataset, not to ``fit()``.
-- ``len()`` rounds up, so the last partial batch is served and no sample is dropped.
-- ``data_dir`` is a parameter, not the hard-coded ``'data/'``.
-- Batches are float32 (the article's ``np.empty`` made float64: twice the memory).
+- ``len()`` rounds up (no sample dropped); ``data_dir`` is a parameter, not ``'data/'``;
+  batches are float32 (the article's ``np.empty`` made float64: twice the memory).
 - The order is a function of ``(seed, epoch)``: reproducible, different every epoch, and
-  the same in every worker process, which gets a copy of this object (inherited under the
-  ``fork`` start method, pickled under ``spawn`` and ``forkserver``).
+  the same in every worker process, which gets a copy of this object (inherited under
+  ``fork``, pickled under ``spawn`` and ``forkserver``). With ``start_batch`` a new object
+  resumes mid-epoch where an interrupted run stopped; ``labels=None`` serves inference.
 - ``shard=(index, count)``: one process's share of each epoch (``shard_rows``), dealt out
   from the global order, so every shard has the same ``len()``.
 - Each file is read with one ``os.read`` call, its ``.npy`` header parsed by numpy once and
   then recognised by a byte comparison, instead of ``np.load``'s per-call parsing.
 
-This module needs only numpy, Keras and the standard library (Linux, macOS, Windows):
-copy it into your project as it is.
+It needs only numpy, Keras and the standard library (Linux, macOS, Windows): copy it as is.
 """
 
 from __future__ import annotations
@@ -30,36 +29,28 @@ import keras
 import numpy as np
 
 __all__ = [
-    "SHARD_REMAINDERS", "DataGenerator", "NpyHeaderCache", "epoch_order", "resolve_seed",
-    "shard_rows", "shard_size",
+    "SHARD_REMAINDERS", "DataGenerator", "NpyHeaderCache", "check_start_batch", "epoch_order",
+    "resolve_seed", "shard_rows", "shard_size",
 ]
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # O_BINARY: no text mode on Windows
 
-_HEADER_READERS = {
-    (1, 0): np.lib.format.read_array_header_1_0,
-    (2, 0): np.lib.format.read_array_header_2_0,
-}
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
 
 
 class NpyHeaderCache:
-    """Reads ``.npy`` headers with numpy's own reader, once per distinct header.
-
-    All samples of a dataset share one header (same dtype and shape), so after the first
-    file each read costs a comparison of bytes instead of ``np.load``'s parsing. Plain dict
-    state: picklable, and safe to share between threads.
-    """
+    """Reads ``.npy`` headers with numpy's own reader, once per distinct header: the samples
+    of a dataset share one, so after the first file a read costs a comparison of bytes, not
+    ``np.load``'s parsing. Plain dict state: picklable, and safe to share between threads."""
 
     def __init__(self) -> None:
         # header bytes (magic to padding) -> (dtype, shape, fortran_order)
         self._seen: dict[bytes, tuple[np.dtype, tuple[int, ...], bool]] = {}
 
     def decode(self, raw: bytes, where: str) -> np.ndarray:
-        """Return the array held by the bytes ``raw`` of a whole ``.npy`` file.
-
-        ``where`` names the sample in error messages. Raises ValueError if ``raw`` is not a
-        ``.npy`` file, holds Python objects, or is shorter than its header announces.
-        """
+        """The array held by ``raw``, the bytes of a whole ``.npy`` file; ValueError naming
+        ``where`` if it is not one, holds Python objects, or is truncated or padded."""
         for header, known in self._seen.items():  # usually one
             if raw.startswith(header):
                 info, offset = known, len(header)
@@ -74,9 +65,7 @@ class NpyHeaderCache:
                 f"{where}: file is truncated or padded: {len(raw) - offset} data bytes "
                 f"for shape {shape} of {dtype}")
         array = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
-        if fortran:
-            return array.reshape(shape[::-1]).transpose()
-        return array.reshape(shape)
+        return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
 
     @staticmethod
     def _read_header(raw: bytes, where: str) -> tuple[tuple, int]:
@@ -103,16 +92,20 @@ def resolve_seed(seed: int | None) -> int:
 
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
-    """The sample order of ``epoch``: a permutation of ``range(n)`` drawn from ``(seed, epoch)``.
-
-    A pure function of its arguments, so every worker process computes the same order, a
-    re-run with the same seed repeats it, and consecutive epochs differ.
-    """
+    """The sample order of ``epoch``: a permutation of ``range(n)`` drawn from ``(seed, epoch)``,
+    so every worker process computes the same, a re-run repeats it, and epochs differ."""
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
-    if not shuffle:
-        return np.arange(n)
-    return np.random.default_rng([seed, epoch]).permutation(n)
+    return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+
+
+def check_start_batch(start_batch: int, batches_per_epoch: int) -> int:
+    """``start_batch`` as an int, or ValueError naming it unless it is a batch of the epoch."""
+    if (isinstance(start_batch, bool) or not isinstance(start_batch, (int, np.integer))
+            or not 0 <= start_batch < batches_per_epoch):
+        raise ValueError(f"start_batch must be an integer in [0, {batches_per_epoch}) (the "
+                         f"batches of an epoch), got {start_batch!r}")
+    return int(start_batch)
 
 
 SHARD_REMAINDERS = ("pad", "drop")
@@ -145,12 +138,11 @@ def shard_rows(order: np.ndarray, shard: tuple[int, int] | None,
                remainder: str = "pad") -> np.ndarray:
     """The entries of one epoch's global ``order`` that shard ``(index, count)`` serves.
 
-    Entries are dealt out in turn (``order[index::count]``), so every shard gets the same
-    number, ``shard_size``. ``"drop"``: shards are disjoint and the last ``n % count`` entries
-    of this epoch's order are skipped (a different few each shuffled epoch). ``"pad"``: the
-    order is extended cyclically to ``count * ceil(n / count)`` entries, so every sample is
-    served at least once across shards and the fewest possible are served twice (this also
-    works when there are fewer samples than shards). ``shard=None``: ``order`` itself.
+    Dealt out in turn (``order[index::count]``), so every shard gets ``shard_size`` of them.
+    ``"drop"``: shards are disjoint; the last ``n % count`` entries of this epoch's order are
+    skipped (a different few each shuffled epoch). ``"pad"``: ``order`` is repeated cyclically
+    to ``count * ceil(n / count)`` entries: every sample served at least once across shards,
+    the fewest twice (even with fewer samples than shards). ``shard=None``: ``order`` itself.
     """
     size = shard_size(len(order), shard, remainder)
     if shard is None:
@@ -164,23 +156,20 @@ class DataGenerator(keras.utils.PyDataset):
 
     Args:
         list_IDs: the sample IDs of this split (e.g. ``partition["train"]``).
-        labels: ``{ID: class index}``.
+        labels: ``{ID: class index}``, or ``None`` (inference): batches are ``X`` alone, and
+            with ``shuffle=False`` the rows of ``predict(gen)`` follow ``list_IDs``.
         data_dir: folder holding one ``<ID>.npy`` per sample.
-        batch_size, dim, n_channels, n_classes: as in the article. A file may hold an array
-            of shape ``dim`` (the channel axis is added) or ``(*dim, n_channels)``, of any
-            numeric dtype.
-        shuffle: reshuffle the sample order every epoch.
-        seed: makes the sequence of epoch orders reproducible; ``None`` draws one.
+        batch_size, dim, n_channels, n_classes: as in the article; a file holds an array of
+            shape ``dim`` (a channel axis is added) or ``(*dim, n_channels)``, any numeric dtype.
+        shuffle, seed: reshuffle every epoch; ``seed`` makes it reproducible (``None``: drawn).
         drop_remainder: round ``len()`` down and skip the last partial batch.
-        shard: ``(index, count)``: serve only this process's share of each epoch (see
-            ``shard_rows``); ``None`` serves every sample.
-        shard_remainder: ``"pad"`` (repeat the fewest samples so shards are equal) or
-            ``"drop"`` (skip the ``n % count`` left over); ``samples_repeated`` and
-            ``samples_dropped`` say how many, per epoch across all shards.
-        epoch: the epoch to start from (its order is drawn as in an uninterrupted run), e.g.
-            when a new object resumes an interrupted training; see ``set_epoch``.
-        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
-            ``keras.utils.PyDataset``.
+        shard, shard_remainder: ``(index, count)``: serve only this process's share of each
+            epoch (``shard_rows``; ``None``: every sample); ``"pad"`` repeats the fewest
+            samples so shards are equal, ``"drop"`` skips the ``n % count`` left over
+            (``samples_repeated``, ``samples_dropped``: how many, per epoch, all shards).
+        epoch, start_batch: where to start: batch ``start_batch`` of epoch ``epoch``, as in an
+            uninterrupted run (a new object resuming a training); see ``set_epoch``.
+        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of ``PyDataset``.
 
     ``X`` is float32 ``(b, *dim, n_channels)``; ``y`` is float32 one-hot ``(b, n_classes)``.
     """
@@ -188,7 +177,7 @@ class DataGenerator(keras.utils.PyDataset):
     def __init__(
         self,
         list_IDs: Sequence[str],
-        labels: Mapping[str, int],
+        labels: Mapping[str, int] | None,
         data_dir: str | Path,
         batch_size: int = 32,
         dim: tuple[int, ...] = (32, 32, 32),
@@ -200,6 +189,7 @@ class DataGenerator(keras.utils.PyDataset):
         shard: tuple[int, int] | None = None,
         shard_remainder: str = "pad",
         epoch: int = 0,
+        start_batch: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -215,20 +205,18 @@ class DataGenerator(keras.utils.PyDataset):
         self.n_classes = int(n_classes)
         self.shuffle = shuffle
         self.drop_remainder = drop_remainder
-        self._labels = self._label_array(labels)
+        self._labels = None if labels is None else self._label_array(labels)
         self._shard_size = shard_size(len(self.list_IDs), shard, shard_remainder)
         self.shard = None if shard is None else (int(shard[0]), int(shard[1]))
         self.shard_remainder = shard_remainder
-        if len(self) == 0:
-            raise ValueError(
-                f"{len(self.list_IDs)} samples with batch_size={batch_size} and "
-                "drop_remainder=True give zero batches: nothing would be trained on")
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"{len(self.list_IDs)} samples with batch_size={batch_size} and "
+                             "drop_remainder=True give zero batches: nothing to train on")
         self._check_files()
         self._headers = NpyHeaderCache()
-        # (header bytes, file size, dtype) of the first well-formed file read
-        self._layout: tuple[bytes, int, np.dtype] | None = None
+        self._layout = None  # (header bytes, file size, dtype) of the first well-formed file
         self.seed = resolve_seed(seed)
-        self.set_epoch(epoch)
+        self.set_epoch(epoch, start_batch)
 
     def _label_array(self, labels: Mapping[str, int]) -> np.ndarray:
         out = np.empty(len(self.list_IDs), dtype=np.int64)
@@ -253,56 +241,67 @@ class DataGenerator(keras.utils.PyDataset):
         self._paths = [os.fsencode(self.data_dir / f"{i}.npy") for i in self.list_IDs]
 
     @property
+    def num_samples(self) -> int:
+        return len(self.list_IDs)
+
+    @property
     def samples_dropped(self) -> int:
         """Samples no shard serves in an epoch (``"drop"``; 0 with ``"pad"``)."""
-        return max(len(self.list_IDs) - (self.shard or (0, 1))[1] * self._shard_size, 0)
+        return max(self.num_samples - (self.shard or (0, 1))[1] * self._shard_size, 0)
 
     @property
     def samples_repeated(self) -> int:
         """Samples served twice in an epoch across shards (``"pad"``; 0 with ``"drop"``)."""
-        return max((self.shard or (0, 1))[1] * self._shard_size - len(self.list_IDs), 0)
+        return max((self.shard or (0, 1))[1] * self._shard_size - self.num_samples, 0)
 
-    def __len__(self) -> int:
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches in a whole epoch: ``len()`` unless the epoch was entered mid-way."""
         n = self._shard_size / self.batch_size
         return math.floor(n) if self.drop_remainder else math.ceil(n)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Serve epoch ``epoch``'s order from now on (0 is the first epoch).
+    def __len__(self) -> int:
+        return self.batches_per_epoch - self.start_batch
 
-        ``fit()`` calls ``on_epoch_end`` once more before its first epoch (Keras 3.15), so
-        to resume, call this from a callback's ``on_epoch_begin(epoch)`` (before any read).
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Serve epoch ``epoch``'s order (0 is the first) from its batch ``start_batch`` on.
+
+        Until the next epoch, ``len()`` counts the batches left and ``gen[i]`` is the epoch's
+        batch ``start_batch + i``. ``fit()`` calls ``on_epoch_end`` once before its first
+        epoch (Keras 3.15): to resume, call this from a callback's ``on_epoch_begin(epoch)``.
         """
-        order = epoch_order(len(self.list_IDs), self.seed, epoch, self.shuffle)  # checks epoch
-        self.indexes = shard_rows(order, self.shard, self.shard_remainder)
+        order = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)  # checks epoch
+        self.start_batch = check_start_batch(start_batch, self.batches_per_epoch)
+        rows = shard_rows(order, self.shard, self.shard_remainder)
+        self.indexes = rows[self.start_batch * self.batch_size:]  # batches start_batch, ...
         self.epoch = int(epoch)
 
     def on_epoch_end(self) -> None:
-        """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
+        """Move to the start of the next epoch's order (``fit()`` calls it after each epoch)."""
         self.set_epoch(self.epoch + 1)
 
-    def batch_ids(self, index: int) -> list[str]:
-        """The IDs that batch ``index`` of the current epoch holds, in order."""
+    def batch_rows(self, index: int) -> np.ndarray:
+        """Positions in ``list_IDs`` of the samples batch ``index`` holds, in their order."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range for {len(self)} batches")
-        rows = self.indexes[index * self.batch_size:(index + 1) * self.batch_size]
-        return [self.list_IDs[k] for k in rows]
+        return self.indexes[index * self.batch_size:(index + 1) * self.batch_size]
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
-        rows = self.indexes[index * self.batch_size:(index + 1) * self.batch_size]
+    def batch_ids(self, index: int) -> list[str]:
+        """The IDs that batch ``index`` holds, in order."""
+        return [self.list_IDs[k] for k in self.batch_rows(index)]
+
+    def __getitem__(self, index: int) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        rows = self.batch_rows(index)
+        if self._labels is None:
+            return self._read_batch(rows)
         y = keras.utils.to_categorical(self._labels[rows], self.n_classes).astype(np.float32)
         return self._read_batch(rows), y
 
     def _read_batch(self, rows: np.ndarray) -> np.ndarray:
-        """Read the samples ``rows`` into one float32 batch.
-
-        Fast path: once one file has been decoded, every file with the same header has the
-        same size, so each file is read with one ``os.read`` call (portable, unlike
-        ``os.readv``; measured faster than ``io.FileIO.readinto``) and cast to float32
-        straight into its row of the batch. A file that differs (size, header) is
-        decoded on its own by ``_load``, with full checks.
-        """
+        """Read the samples ``rows`` into one float32 batch. Fast path: a file sharing the
+        first decoded file's header has its size, so it is read with one ``os.read`` call
+        (portable, unlike ``os.readv``; measured faster than ``io.FileIO.readinto``) and cast
+        straight into its row of ``X``; any other is decoded, fully checked, by ``_load``."""
         X = np.empty((len(rows), *self.dim, self.n_channels), dtype=np.float32)
         first = 0
         if self._layout is None:  # the first file tells what every file should look like

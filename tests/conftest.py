@@ -23,6 +23,11 @@ BACKEND_INDEPENDENT_MODULES = {
 }
 BACKEND_INDEPENDENT_TESTS = {
     "test_image_loaders.py::test_torch_loader_spawned_persistent_workers",  # torch's own workers
+    # the generators' batches without labels and their resumed positions: numpy only
+    "test_generator.py::test_without_labels_batches_are_x_alone",
+    "test_generator.py::test_resumed_epoch_is_the_rest_of_the_uninterrupted_one",
+    "test_generator.py::test_pickles_with_its_position",
+    "test_generator.py::test_bad_start_batch_is_named_and_changes_nothing",
 }
 
 

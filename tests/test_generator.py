@@ -281,3 +281,82 @@ def test_fit_serves_every_sample_exactly_once_per_epoch(volumes, workers):
         assert sorted(served) == sorted(partition["train"])
     assert epochs[0] != epochs[1]
 
+
+
+# --- inference without labels; resuming mid-epoch ---------------------------------------------
+
+def test_without_labels_batches_are_x_alone(volumes):
+    data_dir, partition, _ = volumes
+    labelled = make(volumes, seed=3)
+    bare = DataGenerator(partition["train"], None, data_dir, batch_size=7, dim=DIM, seed=3)
+    assert len(bare) == len(labelled) and bare.num_samples == len(partition["train"]) == 48
+    for b in range(len(bare)):
+        X = bare[b]
+        assert isinstance(X, np.ndarray) and X.dtype == np.float32
+        assert bare.batch_ids(b) == labelled.batch_ids(b)
+        np.testing.assert_array_equal(X, labelled[b][0])
+
+
+@pytest.mark.parametrize("workers, processes", [(1, False), (2, False), (2, True)])
+def test_predict_rows_follow_list_ids(volumes, workers, processes):
+    data_dir, partition, _ = volumes
+    gen = DataGenerator(partition["train"], None, data_dir, batch_size=7, dim=DIM,
+                        shuffle=False, workers=workers, use_multiprocessing=processes)
+    model = keras.Sequential([keras.Input((*DIM, 1)), keras.layers.GlobalAveragePooling3D()])
+    means = model.predict(gen, verbose=0)[:, 0]  # one row per sample: its mean voxel
+    expected = [np.load(data_dir / f"{i}.npy").astype(np.float32).mean()
+                for i in partition["train"]]
+    np.testing.assert_allclose(means, expected, rtol=1e-5)
+
+
+RESUME_CASES = [  # (generator arguments, epoch, start_batch)
+    ({}, 0, 1), ({}, 2, 3), ({}, 1, 6),  # 48 samples of batch 7: 7 batches, the last of 6
+    ({"drop_remainder": True}, 1, 5),
+    ({"shard": (1, 3), "shard_remainder": "pad", "batch_size": 4}, 2, 2),
+]
+
+
+@pytest.mark.parametrize("kw, epoch, start", RESUME_CASES)
+def test_resumed_epoch_is_the_rest_of_the_uninterrupted_one(volumes, kw, epoch, start):
+    ref = make(volumes, seed=5, **kw)
+    for _ in range(epoch):
+        ref.on_epoch_end()
+    resumed = make(volumes, seed=5, epoch=epoch, start_batch=start, **kw)
+    again = make(volumes, seed=5, **kw)
+    again.set_epoch(epoch, start)
+    for gen in (resumed, again):
+        assert (gen.epoch, gen.start_batch) == (epoch, start)
+        assert gen.batches_per_epoch == len(ref) == ref.batches_per_epoch
+        assert len(gen) == len(ref) - start
+        for i in range(len(gen)):
+            assert gen.batch_ids(i) == ref.batch_ids(start + i)
+            np.testing.assert_array_equal(gen.batch_rows(i), ref.batch_rows(start + i))
+            for got, want in zip(gen[i], ref[start + i], strict=True):
+                np.testing.assert_array_equal(got, want)
+        with pytest.raises(IndexError):
+            gen[len(gen)]
+        gen.on_epoch_end()  # the next epoch is whole again
+        ref_next = make(volumes, seed=5, epoch=epoch + 1, **kw)
+        assert (gen.epoch, gen.start_batch, len(gen)) == (epoch + 1, 0, len(ref))
+        assert epoch_ids(gen) == epoch_ids(ref_next)
+
+
+def test_pickles_with_its_position(volumes):
+    gen = make(volumes, seed=2, epoch=1, start_batch=4)
+    copy = pickle.loads(pickle.dumps(gen))
+    assert (copy.epoch, copy.start_batch, len(copy)) == (1, 4, 3)
+    assert epoch_ids(copy) == epoch_ids(gen)
+    np.testing.assert_array_equal(copy[1][0], gen[1][0])
+
+
+@pytest.mark.parametrize("bad", [-1, 7, 100, 1.5, True, "1", None])
+def test_bad_start_batch_is_named_and_changes_nothing(volumes, bad):
+    with pytest.raises(ValueError, match=r"start_batch must be an integer in \[0, 7\)"):
+        make(volumes, start_batch=bad)
+    gen = make(volumes, seed=1, epoch=1, start_batch=2)
+    before = epoch_ids(gen)
+    with pytest.raises(ValueError, match="start_batch"):
+        gen.set_epoch(3, bad)
+    assert (gen.epoch, gen.start_batch, epoch_ids(gen)) == (1, 2, before)
+    with pytest.raises(ValueError, match=r"\[0, 6\)"):  # drop_remainder: 6 whole batches
+        make(volumes, drop_remainder=True, start_batch=6)
