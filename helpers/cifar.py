@@ -1,7 +1,6 @@
 """CIFAR-10 served batch by batch from its official files, without holding it in memory.
 
 The pieces, in the order ``CIFAR10Sequence`` uses them:
-
 - ``read_cifar10_batch`` / ``read_cifar10_label_names``: the Python-2 pickle batches of
   ``cifar-10-batches-py``, read with an unpickler that builds numpy arrays and nothing else
   (a pickle can run code).
@@ -26,7 +25,7 @@ import keras
 import numpy as np
 
 from .atomic import atomic_file, save_npy_atomic
-from .generator import epoch_order, resolve_seed, shard_rows, shard_size
+from .generator import check_start_batch, epoch_order, resolve_seed, shard_rows, shard_size
 
 __all__ = [
     "CIFAR10Sequence", "FOLDER_NAME", "IMAGE_SHAPE", "META_FILE", "NUM_CLASSES",
@@ -116,12 +115,11 @@ def _entry(d: dict, key: str, path: str | Path) -> Any:
 def read_cifar10_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one batch file; return ``(images, labels)``.
 
-    ``images`` is uint8 ``(N, 32, 32, 3)``: each stored row of 3072 bytes holds the 1024
-    red values of the 32x32 image row by row, then the green ones, then the blue ones, so
-    it is reshaped to ``(3, 32, 32)`` and the colour axis moved last. ``labels`` is int64
-    ``(N,)`` in ``[0, 10)``. Raises ``pickle.UnpicklingError`` for a pickle naming anything
-    but numpy's array builders, ValueError/KeyError (naming the file) for a wrong layout.
-    """
+    ``images`` is uint8 ``(N, 32, 32, 3)``: each stored row of 3072 bytes holds the 1024 red
+    values of the 32x32 image row by row, then the green, then the blue ones, so it is
+    reshaped to ``(3, 32, 32)`` and the colour axis moved last. ``labels``: int64 ``(N,)`` in
+    ``[0, 10)``. Raises ``pickle.UnpicklingError`` for a pickle naming anything but numpy's
+    array builders, ValueError/KeyError (naming the file) for a wrong layout."""
     d = load_cifar10_pickle(path)
     data = _entry(d, "data", path)
     labels = np.asarray(_entry(d, "labels", path))
@@ -153,10 +151,8 @@ def read_cifar10_label_names(data_dir: str | Path) -> list[str]:
 
 
 def _split_batches(split: str) -> tuple[str, ...]:
-    if split == "train":
-        return TRAIN_BATCHES
-    if split == "test":
-        return (TEST_BATCH,)
+    if split in ("train", "test"):
+        return TRAIN_BATCHES if split == "train" else (TEST_BATCH,)
     raise ValueError(f"split must be 'train' or 'test', got {split!r}")
 
 
@@ -172,14 +168,11 @@ def _cache_is_valid(images_path: Path, labels_path: Path) -> bool:
 
 def build_cifar10_cache(data_dir: str | Path, split: str = "train",
                         cache_dir: str | Path | None = None) -> tuple[Path, Path]:
-    """Write ``<split>_images.npy`` (uint8 ``(N, 32, 32, 3)``) and ``<split>_labels.npy``.
-
-    Done once; later calls find the files and return at once. The images are streamed
-    batch file by batch file into one ``.npy`` (only one batch in memory at a time), whose
-    header is written first with a placeholder length and rewritten at the end. Both files
-    are written whole or not at all. ``cache_dir`` defaults to ``<folder>/cache``.
-    Returns ``(images_path, labels_path)``.
-    """
+    """Write ``<split>_images.npy`` (uint8 ``(N, 32, 32, 3)``) and ``<split>_labels.npy`` once
+    (later calls find them); return ``(images_path, labels_path)``. The images are streamed
+    batch file by batch file into one ``.npy`` (one batch in memory at a time) whose header is
+    written with a placeholder length and rewritten at the end; both files are written whole
+    or not at all. ``cache_dir`` defaults to ``<folder>/cache``."""
     folder = cifar10_folder(data_dir)
     names = _split_batches(split)
     cache = Path(cache_dir) if cache_dir is not None else folder / "cache"
@@ -213,23 +206,22 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         split: ``"train"`` (the five data batches) or ``"test"``.
         batch_size: samples per batch; ``len()`` rounds up, so no sample is dropped.
         shuffle: a new sample order every epoch, a function of ``(seed, epoch)``.
-        augment: random horizontal flips and pad-4-then-crop-32 shifts, drawn from a
-            generator seeded by ``(seed, epoch, batch index)``: reproducible, and different
-            for every batch whichever worker process computes it.
+        augment: random horizontal flips and pad-4-then-crop-32 shifts, seeded by ``(seed,
+            epoch, batch of the epoch)``: the same whichever worker computes it, resumed or not.
         seed: makes shuffling and augmentation reproducible; ``None`` draws one.
         cache_dir: where the uint8 cache lives (default ``<folder>/cache``).
         limit: serve only the first ``limit`` samples of the split (quick runs on a CPU).
         shard, shard_remainder: one process's share of each epoch, as ``DataGenerator``.
-        epoch: the epoch to start from: its order and augmentation are those of an
-            uninterrupted run, e.g. when a new object resumes a training; see ``set_epoch``.
-        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
-            ``keras.utils.PyDataset``.
+        epoch, start_batch: where to start: batch ``start_batch`` of epoch ``epoch``, with the
+            order and augmentation of an uninterrupted run (resuming one); see ``set_epoch``.
+        label_mode: ``"categorical"`` (``y`` float32 one-hot ``(b, 10)``), ``"int"`` (int32
+            ``(b,)``) or ``None``: batches are ``X`` alone (inference, with ``shuffle=False``).
+        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of ``PyDataset``.
 
-    ``X`` is float32 ``(b, 32, 32, 3)`` in ``[0, 1]``; ``y`` float32 one-hot ``(b, 10)``.
-    Within a batch the samples come in file order (the rows are sorted so the memory map
-    reads forward); shuffling decides which samples share a batch. Pickling the object
-    (as process workers started by ``spawn`` or ``forkserver`` receive it) carries the
-    cache's path, not its contents.
+    ``X`` is float32 ``(b, 32, 32, 3)`` in ``[0, 1]``, its samples in file order (the rows are
+    sorted so the memory map reads forward; shuffling decides which samples share a batch).
+    Pickling it (as ``spawn`` or ``forkserver`` process workers get it) carries the cache's
+    path, not its contents.
     """
 
     def __init__(
@@ -245,11 +237,16 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         shard: tuple[int, int] | None = None,
         shard_remainder: str = "pad",
         epoch: int = 0,
+        start_batch: int = 0,
+        label_mode: str | None = "categorical",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if label_mode not in ("categorical", "int", None):
+            raise ValueError(f"label_mode must be 'categorical', 'int' or None, got {label_mode!r}")
+        self.label_mode = label_mode
         self.folder = cifar10_folder(data_dir)
         self.split = split
         self.images_path, self.labels_path = build_cifar10_cache(self.folder, split, cache_dir)
@@ -266,7 +263,7 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.augment = augment
         self.seed = resolve_seed(seed)
-        self.set_epoch(epoch)
+        self.set_epoch(epoch, start_batch)
         self._images: np.ndarray | None = None
 
     @property
@@ -280,9 +277,7 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         return self._images
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_images"] = None  # reopened lazily in the process that unpickles
-        return state
+        return self.__dict__ | {"_images": None}  # reopened lazily where it is unpickled
 
     @property
     def num_samples(self) -> int:
@@ -298,35 +293,44 @@ class CIFAR10Sequence(keras.utils.PyDataset):
         """Samples served twice in an epoch across shards (``"pad"``; 0 with ``"drop"``)."""
         return max((self.shard or (0, 1))[1] * self._shard_size - self.num_samples, 0)
 
-    def __len__(self) -> int:
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches in a whole epoch: ``len()`` unless the epoch was entered mid-way."""
         return math.ceil(self._shard_size / self.batch_size)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Serve epoch ``epoch``'s order and augmentation from now on (0 is the first); to
-        resume a run, see ``helpers.generator.DataGenerator.set_epoch``."""
+    def __len__(self) -> int:
+        return self.batches_per_epoch - self.start_batch
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Serve epoch ``epoch``'s order and augmentation from its batch ``start_batch`` on;
+        ``len()`` and ``[i]`` then count from there (``DataGenerator.set_epoch``)."""
         order = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)  # checks epoch
-        self.indexes = shard_rows(order, self.shard, self.shard_remainder)
+        self.start_batch = check_start_batch(start_batch, self.batches_per_epoch)
+        rows = shard_rows(order, self.shard, self.shard_remainder)
+        self.indexes = rows[self.start_batch * self.batch_size:]  # batches start_batch, ...
         self.epoch = int(epoch)
 
     def on_epoch_end(self) -> None:
-        """Move to the next epoch's sample order (called by ``fit()`` after each epoch)."""
+        """Move to the start of the next epoch's order (``fit()`` calls it after each epoch)."""
         self.set_epoch(self.epoch + 1)
 
     def batch_rows(self, index: int) -> np.ndarray:
-        """The sample numbers (rows of the cache) batch ``index`` holds this epoch, sorted."""
+        """The sample numbers (rows of the cache) batch ``index`` holds, sorted: the rows of X."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range for {len(self)} batches")
         return np.sort(self.indexes[index * self.batch_size:(index + 1) * self.batch_size])
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, index: int) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         rows = self.batch_rows(index)
         images = self.images[rows]  # a copy of just these rows, read from disk
-        if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.augment:  # seeded by the batch's number in the whole epoch
+            rng = np.random.default_rng([self.seed, self.epoch, self.start_batch + index])
             images = random_flip_and_crop(images, rng)
         X = images.astype(np.float32) / np.float32(255)
-        y = keras.utils.to_categorical(self.labels[rows], NUM_CLASSES).astype(np.float32)
-        return X, y
+        y = self.labels[rows].astype(np.int32)
+        if self.label_mode == "categorical":
+            y = keras.utils.to_categorical(y, NUM_CLASSES).astype(np.float32)
+        return X if self.label_mode is None else (X, y)
 
 
 def random_flip_and_crop(images: np.ndarray, rng: np.random.Generator,

@@ -28,6 +28,9 @@ BACKEND_INDEPENDENT_TESTS = {
     "test_generator.py::test_resumed_epoch_is_the_rest_of_the_uninterrupted_one",
     "test_generator.py::test_pickles_with_its_position",
     "test_generator.py::test_bad_start_batch_is_named_and_changes_nothing",
+    "test_cifar.py::test_label_modes", "test_cifar.py::test_bad_label_mode_is_named",
+    "test_cifar.py::test_resumed_epoch_is_the_rest_of_the_uninterrupted_one",
+    "test_cifar.py::test_bad_start_batch_is_named", "test_cifar.py::test_pickles_with_its_position",
 }
 
 

@@ -354,6 +354,89 @@ def test_epoch_argument_resumes_order_and_augmentation(folder, tmp_path):
         CIFAR10Sequence(folder, **kw, epoch=-1)
 
 
+@pytest.mark.parametrize("mode", ["int", None])
+def test_label_modes(folder, tmp_path, mode):
+    kw = dict(batch_size=64, seed=5, cache_dir=tmp_path, augment=True)
+    categorical = CIFAR10Sequence(folder, **kw)
+    other = CIFAR10Sequence(folder, **kw, label_mode=mode)
+    assert other.label_mode == mode and len(other) == len(categorical) == 3
+    for i in range(len(other)):
+        X_ref, y_ref = categorical[i]
+        batch = other[i]
+        if mode is None:  # inference: the images alone
+            assert isinstance(batch, np.ndarray)
+            np.testing.assert_array_equal(batch, X_ref)
+        else:
+            X, y = batch
+            np.testing.assert_array_equal(X, X_ref)
+            assert y.dtype == np.int32 and y.shape == (len(X),)
+            np.testing.assert_array_equal(y, y_ref.argmax(axis=1))
+            np.testing.assert_array_equal(y, other.labels[other.batch_rows(i)])
+
+
+@pytest.mark.parametrize("bad", ["binary", "sparse", "", 0])
+def test_bad_label_mode_is_named(folder, tmp_path, bad):
+    with pytest.raises(ValueError, match="label_mode must be 'categorical', 'int' or None"):
+        CIFAR10Sequence(folder, cache_dir=tmp_path, label_mode=bad)
+
+
+def test_predict_rows_follow_the_cache_without_labels(folder, tmp_path):
+    seq = CIFAR10Sequence(folder, batch_size=16, shuffle=False, cache_dir=tmp_path,
+                          label_mode=None, workers=2)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D()])
+    means = model.predict(seq, verbose=0)  # (150, 3): each image's mean colour, in order
+    images = np.concatenate([read_cifar10_batch(folder / n)[0] for n in cifar.TRAIN_BATCHES])
+    np.testing.assert_allclose(means, images.mean(axis=(1, 2)) / 255.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("epoch, start, kw", [
+    (0, 1, {}), (2, 2, {}), (1, 1, {"shard": (1, 2), "batch_size": 16}),
+])
+def test_resumed_epoch_is_the_rest_of_the_uninterrupted_one(folder, tmp_path, epoch, start,
+                                                            kw):
+    kw = {"batch_size": 64, "seed": 5, "cache_dir": tmp_path, "augment": True, **kw}
+    ref = CIFAR10Sequence(folder, **kw)
+    for _ in range(epoch):
+        ref.on_epoch_end()
+    resumed = CIFAR10Sequence(folder, **kw, epoch=epoch, start_batch=start)
+    moved = CIFAR10Sequence(folder, **kw)
+    moved.set_epoch(epoch, start)
+    for seq in (resumed, moved):
+        assert (seq.epoch, seq.start_batch) == (epoch, start)
+        assert seq.batches_per_epoch == len(ref) and len(seq) == len(ref) - start
+        for i in range(len(seq)):
+            np.testing.assert_array_equal(seq.batch_rows(i), ref.batch_rows(start + i))
+            X, y = seq[i]
+            X_ref, y_ref = ref[start + i]
+            np.testing.assert_array_equal(X, X_ref)  # the same augmentation draws too
+            np.testing.assert_array_equal(y, y_ref)
+        seq.on_epoch_end()
+        whole = CIFAR10Sequence(folder, **kw, epoch=epoch + 1)
+        assert (seq.start_batch, len(seq)) == (0, len(whole))
+        for i in range(len(seq)):
+            np.testing.assert_array_equal(seq[i][0], whole[i][0])
+    copy = pickle.loads(pickle.dumps(resumed))
+    assert (copy.epoch, copy.start_batch) == (epoch + 1, 0)
+
+
+@pytest.mark.parametrize("bad", [-1, 3, 1.0, True])
+def test_bad_start_batch_is_named(seq, folder, tmp_path, bad):
+    with pytest.raises(ValueError, match=r"start_batch must be an integer in \[0, 3\)"):
+        CIFAR10Sequence(folder, batch_size=64, cache_dir=tmp_path, start_batch=bad)
+    with pytest.raises(ValueError, match="start_batch"):
+        seq.set_epoch(1, bad)
+    assert (seq.epoch, seq.start_batch, len(seq)) == (0, 0, 3)
+
+
+def test_pickles_with_its_position(folder, tmp_path):
+    seq = CIFAR10Sequence(folder, batch_size=64, seed=1, cache_dir=tmp_path, augment=True,
+                          epoch=3, start_batch=1, label_mode="int")
+    copy = pickle.loads(pickle.dumps(seq))
+    assert (copy.epoch, copy.start_batch, len(copy), copy.label_mode) == (3, 1, 2, "int")
+    for got, want in zip(copy[1], seq[1], strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_flip_and_crop_are_shifts_of_the_image():
     rng = np.random.default_rng(0)
     images = rng.integers(1, 256, (40, 32, 32, 3), dtype=np.uint8)  # no zeros
