@@ -2,28 +2,32 @@
 
 The layout is the one ``keras.utils.image_dataset_from_directory`` reads:
 ``directory/<class name>/<file>``, one subfolder per class. It needs numpy, keras, Pillow, the
-standard library and ``generator.py`` beside it (the epoch order and the sharding rule,
-``epoch_order``, ``shard_rows``, ``shard_size``, one copy shared with ``DataGenerator``): copy
-both files into a package of your project.
+standard library and ``generator.py`` beside it (the epoch order, the sharding rule and the
+``start_batch`` check, one copy shared with ``DataGenerator``): copy both files into a
+package of your project.
 
 Where it overlaps with ``image_dataset_from_directory`` it behaves the same way, so a model
 trained with one loader predicts correctly with the other:
 
 - class names are the sorted names of the non-hidden subfolders, and class ``k`` is the
   ``k``-th of them (an empty class folder keeps its index);
-- files are found in the class folder and below it, in sorted order, and the ones ending in
-  ``.jpg``, ``.jpeg`` or ``.png`` in any letter case are the images;
+- files are found in the class folder and below it (with ``labels=None``: in ``directory``
+  and below it, no classes), in sorted order, and the ones ending in ``.jpg``, ``.jpeg`` or
+  ``.png`` in any letter case are the images;
 - ``X`` holds float32 pixel values in ``[0, 255]``, resized to ``image_size`` without keeping
-  the aspect ratio; ``y`` holds int labels, or one-hot rows with ``label_mode="categorical"``.
+  the aspect ratio; ``y`` holds int labels, one-hot rows with ``label_mode="categorical"``,
+  and is left out (batches are ``X`` alone) with ``labels=None`` or ``label_mode=None``.
 
 Where it differs, on purpose: hidden files (``.DS_Store``, macOS's ``._photo.jpg``) and hidden
-folders (``.ipynb_checkpoints``) are ignored; a file that does not decode raises an error
-naming it instead of stopping the whole pipeline with a bare decoder message (or, only with
-``skip_broken=True``, is left out of its batch, warned about and listed); it decodes with
-Pillow, whose C decoders and resizers release the GIL, so thread workers can run in parallel;
-a JPEG much larger than ``image_size`` is decoded at a reduced size (``Image.draft``: the
-decoder skips the DCT detail the resize would throw away); and resizing is Pillow's bilinear
-filter, which antialiases when shrinking (TensorFlow's default resize does not).
+folders (``.ipynb_checkpoints``) are ignored; ``label_mode=None`` keeps the class folders'
+listing, ``class_names`` and ``labels`` (Keras lists the files as for ``labels=None``); a
+file that does not decode raises an error naming it instead of stopping the whole pipeline
+with a bare decoder message (or, only with ``skip_broken=True``, is left out of its batch,
+warned about and listed); it decodes with Pillow, whose C decoders and resizers release the
+GIL, so thread workers can run in parallel; a JPEG much larger than ``image_size`` is
+decoded at a reduced size (``Image.draft``: the decoder skips the DCT detail the resize
+would throw away); and resizing is Pillow's bilinear filter, which antialiases when
+shrinking (TensorFlow's default resize does not).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from .generator import epoch_order, resolve_seed, shard_rows, shard_size
+from .generator import check_start_batch, epoch_order, resolve_seed, shard_rows, shard_size
 
 __all__ = ["CROP_SCALE", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
            "list_image_files", "load_image"]
@@ -48,38 +52,54 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 CROP_SCALE = (0.8, 1.0)
 """With ``augment=True``, each crop keeps this fraction range of the image's width and height."""
 
-LABEL_MODES = ("int", "categorical")
+LABEL_MODES = ("int", "categorical", None)
+"""``y`` as int32 labels, float32 one-hot rows, or left out (batches are ``X`` alone)."""
 
 
-def list_image_files(directory: str | Path) -> tuple[list[str], np.ndarray, list[str]]:
+def _images_below(folder: Path, top: Path) -> list[str]:
+    """The image files in ``folder`` and its subfolders, sorted as Keras sorts them (folder
+    path, then name), skipping anything hidden below ``top``."""
+    found = []
+    for root, _dirs, files in sorted(os.walk(folder), key=lambda entry: entry[0]):
+        if any(part.startswith(".") for part in Path(root).relative_to(top).parts):
+            continue  # inside a hidden folder
+        found += [os.path.join(root, f) for f in sorted(files)
+                  if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)]
+    return found
+
+
+def list_image_files(directory: str | Path, labels: str | None = "inferred"
+                     ) -> tuple[list[str], np.ndarray | None, list[str] | None]:
     """The images of ``directory/<class>/...``: ``(file_paths, labels, class_names)``.
 
     ``class_names`` are the sorted names of the non-hidden subfolders; ``labels[i]`` (int32)
     is the index in ``class_names`` of the folder holding ``file_paths[i]``. Files are listed
     class by class, then in sorted path order: the order ``image_dataset_from_directory``
     gives with ``shuffle=False``. Hidden files and folders and non-image files are skipped.
-    Raises FileNotFoundError if ``directory`` is not a folder or has no class subfolder.
+    ``labels=None``: every image in ``directory`` and below it, as Keras lists them then,
+    and ``(file_paths, None, None)``. Raises FileNotFoundError if ``directory`` is not a
+    folder or (``labels="inferred"``) has no class subfolder.
     """
+    if not (labels is None or (isinstance(labels, str) and labels == "inferred")):
+        raise ValueError(f"labels must be 'inferred' (from the class folders) or None, "
+                         f"got {labels!r}")
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a folder")
+    if labels is None:
+        return _images_below(directory, directory), None, None
     class_names = sorted(e.name for e in os.scandir(directory)
                          if e.is_dir() and not e.name.startswith("."))
     if not class_names:
         raise FileNotFoundError(f"{directory} has no class subfolders (expected "
-                                "directory/<class name>/<image file>)")
+                                "directory/<class name>/<image file>, or labels=None)")
     file_paths: list[str] = []
-    labels: list[int] = []
+    classes: list[int] = []
     for k, name in enumerate(class_names):
-        walk = sorted(os.walk(directory / name), key=lambda entry: entry[0])
-        for root, _dirs, files in walk:
-            if any(part.startswith(".") for part in Path(root).relative_to(directory).parts):
-                continue  # inside a hidden folder
-            for fname in sorted(files):
-                if not fname.startswith(".") and fname.lower().endswith(IMAGE_EXTENSIONS):
-                    file_paths.append(os.path.join(root, fname))
-                    labels.append(k)
-    return file_paths, np.asarray(labels, dtype=np.int32), class_names
+        found = _images_below(directory / name, directory)
+        file_paths += found
+        classes += [k] * len(found)
+    return file_paths, np.asarray(classes, dtype=np.int32), class_names
 
 
 def _crop_box(width: int, height: int, crop: tuple[float, float, float, float] | None
@@ -133,7 +153,8 @@ class ImageFolderDataset(keras.utils.PyDataset):
     """Batches ``(X, y)`` decoded on the fly from ``directory/<class>/<image file>``.
 
     Args:
-        directory: the folder holding one subfolder per class.
+        directory: the folder holding one subfolder per class (or, with ``labels=None``,
+            the images, at any depth).
         image_size: ``(height, width)`` every image is resized to.
         batch_size: images per batch; ``len()`` rounds up, so no image is dropped.
         shuffle: a new order every epoch, a function of ``(seed, epoch)``: every file is
@@ -141,11 +162,12 @@ class ImageFolderDataset(keras.utils.PyDataset):
             at least once).
         seed: makes shuffling and augmentation reproducible; ``None`` draws one.
         augment: a random crop (``CROP_SCALE`` of each side) and a left-right flip per
-            image, drawn from a generator seeded by ``(seed, epoch, batch index)``: the same
-            batch whichever worker (thread or process) computes it.
+            image, drawn from a generator seeded by ``(seed, epoch, batch of the epoch)``:
+            the same batch whichever worker (thread or process) computes it, resumed or not.
         label_mode: ``"int"`` (int32 labels ``(b,)``, for
-            ``sparse_categorical_crossentropy``) or ``"categorical"`` (float32 one-hot
-            ``(b, num_classes)``).
+            ``sparse_categorical_crossentropy``), ``"categorical"`` (float32 one-hot
+            ``(b, num_classes)``) or ``None``: batches are ``X`` alone (inference), while
+            ``class_names`` and ``labels`` stay, to score the predictions with.
         shard: ``(index, count)``: serve only this process's share of each epoch, as
             ``DataGenerator`` does: the epoch's order is drawn from ``(seed, epoch)`` over all
             files, then dealt out (``helpers.generator.shard_rows``), so every shard has the
@@ -158,12 +180,18 @@ class ImageFolderDataset(keras.utils.PyDataset):
             naming it. ``True``: it is left out of its batch (which is one image shorter),
             warned about once (``UserWarning`` naming it) and recorded in
             ``skipped_files``; a batch whose every file is broken still raises.
-        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for
-            ``keras.utils.PyDataset``.
+        labels: ``"inferred"`` (from the class folders) or ``None``: every image in
+            ``directory`` and below it, no classes (``class_names``, ``labels`` and
+            ``label_mode`` are None), batches ``X`` alone, as Keras does.
+        epoch, start_batch: where to start: batch ``start_batch`` of epoch ``epoch``, with the
+            order and augmentation of an uninterrupted run (resuming one); see ``set_epoch``.
+        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of ``PyDataset``.
 
     Attributes: ``class_names``, ``file_paths`` and ``labels`` (aligned, in the stable order
-    of ``list_image_files``), ``num_classes``, ``seed``, ``epoch``, ``skipped_files``. The
-    object holds only paths, labels and settings, so it pickles cheaply for process workers.
+    of ``list_image_files``: with ``shuffle=False`` the rows of ``predict(ds)`` follow
+    ``file_paths``, unless ``skip_broken`` left a file out), ``num_classes``, ``seed``,
+    ``epoch``, ``start_batch``, ``skipped_files``. The object holds only paths, labels and
+    settings, so it pickles cheaply for process workers.
     Worker *processes* decode in their own copy of it: there the warnings still show (from
     the worker), but ``skipped_files`` of the object in your process only lists what your
     process itself decoded (the main thread and thread workers).
@@ -181,6 +209,9 @@ class ImageFolderDataset(keras.utils.PyDataset):
         skip_broken: bool = False,
         shard: tuple[int, int] | None = None,
         shard_remainder: str = "pad",
+        labels: str | None = "inferred",
+        epoch: int = 0,
+        start_batch: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -193,32 +224,31 @@ class ImageFolderDataset(keras.utils.PyDataset):
         if label_mode not in LABEL_MODES:
             raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
         self.directory = Path(directory)
-        self.file_paths, self.labels, self.class_names = list_image_files(self.directory)
+        self.file_paths, self.labels, self.class_names = list_image_files(self.directory, labels)
         if not self.file_paths:
+            where = "it or below it" if labels is None else f"its class folders {self.class_names}"
             raise FileNotFoundError(f"{self.directory}: no image files (.jpg, .jpeg, .png) "
-                                    f"in its class folders {self.class_names}")
+                                    f"in {where}")
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.augment = augment
-        self.label_mode = label_mode
+        self.label_mode = None if labels is None else label_mode
         self.skip_broken = bool(skip_broken)
         self._skipped: dict[str, str] = {}  # path -> why; filled only with skip_broken
         self.seed = resolve_seed(seed)
         self._shard_size = shard_size(len(self.file_paths), shard, shard_remainder)
         self.shard = None if shard is None else (int(shard[0]), int(shard[1]))
         self.shard_remainder = shard_remainder
-        self.epoch = 0
-        self.indexes = self._order()
-
-    def _order(self) -> np.ndarray:
-        """This shard's positions in ``file_paths`` for the current epoch."""
-        order = epoch_order(len(self.file_paths), self.seed, self.epoch, self.shuffle)
-        return shard_rows(order, self.shard, self.shard_remainder)
+        self.set_epoch(epoch, start_batch)
 
     @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
+    def num_classes(self) -> int | None:
+        return None if self.class_names is None else len(self.class_names)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.file_paths)
 
     @property
     def skipped_files(self) -> list[str]:
@@ -239,33 +269,47 @@ class ImageFolderDataset(keras.utils.PyDataset):
     def samples_dropped(self) -> int:
         """Files no shard serves in an epoch (``"drop"``; 0 with ``"pad"``)."""
         count = 1 if self.shard is None else self.shard[1]
-        return max(len(self.file_paths) - count * self._shard_size, 0)
+        return max(self.num_samples - count * self._shard_size, 0)
 
     @property
     def samples_repeated(self) -> int:
         """Files served twice in an epoch across shards (``"pad"``; 0 with ``"drop"``)."""
         count = 1 if self.shard is None else self.shard[1]
-        return max(count * self._shard_size - len(self.file_paths), 0)
+        return max(count * self._shard_size - self.num_samples, 0)
 
-    def __len__(self) -> int:
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches in a whole epoch: ``len()`` unless the epoch was entered mid-way."""
         return math.ceil(self._shard_size / self.batch_size)
 
-    def on_epoch_end(self) -> None:
-        """Move to the next epoch's order (called by ``fit()`` after each epoch)."""
-        self.epoch += 1
-        self.indexes = self._order()
+    def __len__(self) -> int:
+        return self.batches_per_epoch - self.start_batch
 
-    def batch_indices(self, index: int) -> np.ndarray:
-        """Positions in ``file_paths`` of the images batch ``index`` holds this epoch."""
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Serve epoch ``epoch``'s order and augmentation from its batch ``start_batch`` on;
+        ``len()`` and ``[i]`` then count from there (``DataGenerator.set_epoch``)."""
+        order = epoch_order(self.num_samples, self.seed, epoch, self.shuffle)  # checks epoch
+        self.start_batch = check_start_batch(start_batch, self.batches_per_epoch)
+        rows = shard_rows(order, self.shard, self.shard_remainder)
+        self.indexes = rows[self.start_batch * self.batch_size:]  # batches start_batch, ...
+        self.epoch = int(epoch)
+
+    def on_epoch_end(self) -> None:
+        """Move to the start of the next epoch's order (``fit()`` calls it after each epoch)."""
+        self.set_epoch(self.epoch + 1)
+
+    def batch_rows(self, index: int) -> np.ndarray:
+        """Positions in ``file_paths`` of the images batch ``index`` holds, in the order of X
+        (with ``skip_broken=True`` a broken file's row is left out of X)."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range for {len(self)} batches")
         return self.indexes[index * self.batch_size:(index + 1) * self.batch_size]
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.batch_indices(index)
+    def __getitem__(self, index: int) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        rows = self.batch_rows(index)
         X = np.empty((len(rows), *self.image_size, 3), dtype=np.float32)
-        if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.augment:  # seeded by the batch's number in the whole epoch
+            rng = np.random.default_rng([self.seed, self.epoch, self.start_batch + index])
             scales = rng.uniform(*CROP_SCALE, size=(len(rows), 2))
             offsets = rng.random((len(rows), 2))
             flips = rng.random(len(rows)) < 0.5
@@ -285,6 +329,8 @@ class ImageFolderDataset(keras.utils.PyDataset):
                 raise ValueError(f"batch {index}: every file is broken "
                                  f"({', '.join(self.file_paths[k] for k in rows)})")
             X, rows = X[kept], rows[kept]
+        if self.label_mode is None:
+            return X
         y = self.labels[rows]
         if self.label_mode == "categorical":
             y = keras.utils.to_categorical(y, self.num_classes).astype(np.float32)

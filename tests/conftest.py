@@ -31,6 +31,10 @@ BACKEND_INDEPENDENT_TESTS = {
     "test_cifar.py::test_label_modes", "test_cifar.py::test_bad_label_mode_is_named",
     "test_cifar.py::test_resumed_epoch_is_the_rest_of_the_uninterrupted_one",
     "test_cifar.py::test_bad_start_batch_is_named", "test_cifar.py::test_pickles_with_its_position",
+    "test_images.py::test_labels_none_serves_every_image_below_the_folder",
+    "test_images.py::test_label_mode_none_keeps_the_classes_and_serves_x_alone",
+    "test_images.py::test_bad_labels_are_named", "test_images.py::test_bad_start_batch_is_named",
+    "test_images.py::test_resumed_epoch_is_the_rest_of_the_uninterrupted_one",
 }
 
 

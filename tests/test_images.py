@@ -127,7 +127,7 @@ def test_class_order_and_pixels_match_keras(clean):
         np.testing.assert_array_equal(y, y_ref.numpy())
         # Same size as the files, so no resize: PNG equal; JPEG within the rounding of two
         # decoders (TensorFlow's default IDCT is a faster, less exact one than Pillow's).
-        for j, k in enumerate(ours.batch_indices(i)):
+        for j, k in enumerate(ours.batch_rows(i)):
             diff = np.abs(X[j] - X_ref.numpy()[j])
             if ours.file_paths[k].endswith(".png"):
                 assert diff.max() == 0, ours.file_paths[k]
@@ -188,7 +188,7 @@ def test_skip_broken_leaves_out_warns_once_and_lists(tmp_path):
             for i in range(len(ds)):
                 X, y = ds[i]
                 assert len(X) == len(y)
-                rows = [k for k in ds.batch_indices(i) if Path(ds.file_paths[k]) not in broken]
+                rows = [k for k in ds.batch_rows(i) if Path(ds.file_paths[k]) not in broken]
                 assert len(X) == len(rows)  # broken files left out, the others kept in order
                 np.testing.assert_array_equal(y, ds.labels[rows])
                 for x, k in zip(X, rows, strict=True):
@@ -236,8 +236,8 @@ def test_every_file_once_per_epoch_reshuffled_and_reproducible(clean):
         for _ in range(n):
             order = []
             for i in range(len(ds)):
-                order += [ds.file_paths[k] for k in ds.batch_indices(i)]
-                assert len(ds[i][0]) == len(ds.batch_indices(i))
+                order += [ds.file_paths[k] for k in ds.batch_rows(i)]
+                assert len(ds[i][0]) == len(ds.batch_rows(i))
             out.append(order)
             ds.on_epoch_end()
         return out
@@ -259,7 +259,7 @@ def test_labels_follow_their_files_after_shuffling(clean):
     ds = ImageFolderDataset(clean, image_size=(S, S), batch_size=4, seed=1)
     for i in range(len(ds)):
         X, y = ds[i]
-        for j, k in enumerate(ds.batch_indices(i)):
+        for j, k in enumerate(ds.batch_rows(i)):
             assert y[j] == ds.class_names.index(Path(ds.file_paths[k]).parent.name)
             np.testing.assert_array_equal(X[j], load_image(ds.file_paths[k], (S, S)))
 
@@ -286,7 +286,7 @@ def test_augmentation_is_seeded_per_epoch_and_batch(tmp_path):
 
     def by_file(d):
         return {d.file_paths[k]: x.tobytes() for i in range(len(d))
-                for k, x in zip(d.batch_indices(i), d[i][0], strict=True)}
+                for k, x in zip(d.batch_rows(i), d[i][0], strict=True)}
 
     epoch_1, epoch_0 = by_file(ds), by_file(make())
     assert all(epoch_1[f] != epoch_0[f] for f in epoch_0)  # new draws every epoch
@@ -308,6 +308,134 @@ def test_pickles_and_serves_from_process_workers(clean):
         X_ref, y_ref = expected[i]
         np.testing.assert_array_equal(X, X_ref)
         np.testing.assert_array_equal(y, y_ref)
+
+
+@pytest.fixture(scope="module")
+def flat(tmp_path_factory) -> Path:
+    """Images with no class folders: five at the top, two in a subfolder, plus junk."""
+    root = tmp_path_factory.mktemp("flat")
+    (root / "more").mkdir()
+    (root / ".cache").mkdir()
+    for k in range(5):
+        _picture(200 + k).save(root / f"p{k}.png")
+    _picture(210).save(root / "more" / "m0.png")
+    _picture(211).save(root / "more" / "M1.PNG")
+    _picture(212).save(root / ".hidden.png")
+    _picture(213).save(root / ".cache" / "c.png")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_labels_none_serves_every_image_below_the_folder(flat, tmp_path):
+    ds = ImageFolderDataset(flat, image_size=(S, S), batch_size=3, shuffle=False, labels=None,
+                            label_mode="categorical")  # no labels: label_mode does not apply
+    rel = [Path(p).relative_to(flat).as_posix() for p in ds.file_paths]
+    assert rel == ["p0.png", "p1.png", "p2.png", "p3.png", "p4.png", "more/M1.PNG",
+                   "more/m0.png"]  # Keras' order: folder by folder, sorted; hidden ones skipped
+    assert ds.file_paths == list_image_files(flat, labels=None)[0]
+    assert (ds.class_names, ds.labels, ds.label_mode, ds.num_classes) == (None,) * 4
+    assert ds.num_samples == 7 and len(ds) == 3
+    for i in range(len(ds)):
+        X = ds[i]
+        assert isinstance(X, np.ndarray) and X.dtype == np.float32
+        expected = [load_image(ds.file_paths[k], (S, S)) for k in ds.batch_rows(i)]
+        np.testing.assert_array_equal(X, np.stack(expected))
+    with pytest.raises(FileNotFoundError, match="no class subfolders.*labels=None"):
+        ImageFolderDataset(flat / "more")  # files but no class folder: labels are needed
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "notes.txt").write_text("no image here")
+    with pytest.raises(FileNotFoundError, match="no image files .* in it or below it"):
+        ImageFolderDataset(tmp_path, labels=None)
+
+
+def test_labels_none_lists_what_keras_lists(flat, tmp_path):
+    pytest.importorskip("tensorflow")  # image_dataset_from_directory runs on tf.data
+    clean = tmp_path / "clean"  # no hidden files: Keras would list those
+    clean.mkdir()
+    for path in list_image_files(flat, labels=None)[0]:
+        (clean / Path(path).relative_to(flat)).parent.mkdir(exist_ok=True)
+        (clean / Path(path).relative_to(flat)).write_bytes(Path(path).read_bytes())
+    ref = keras.utils.image_dataset_from_directory(
+        clean, labels=None, image_size=(S, S), batch_size=4, shuffle=False, verbose=False)
+    ours = ImageFolderDataset(clean, image_size=(S, S), batch_size=4, shuffle=False,
+                              labels=None)
+    assert ours.file_paths == ref.file_paths
+    for i, X_ref in enumerate(ref):
+        np.testing.assert_array_equal(ours[i], X_ref.numpy())  # PNG: the same pixels
+
+
+def test_label_mode_none_keeps_the_classes_and_serves_x_alone(clean):
+    labelled = ImageFolderDataset(clean, image_size=(S, S), batch_size=4, seed=3, augment=True)
+    bare = ImageFolderDataset(clean, image_size=(S, S), batch_size=4, seed=3, augment=True,
+                              label_mode=None)
+    assert bare.class_names == labelled.class_names and bare.num_classes == 3
+    np.testing.assert_array_equal(bare.labels, labelled.labels)
+    for i in range(len(bare)):
+        X = bare[i]
+        assert isinstance(X, np.ndarray)
+        np.testing.assert_array_equal(X, labelled[i][0])
+        np.testing.assert_array_equal(bare.batch_rows(i), labelled.batch_rows(i))
+
+
+@pytest.mark.parametrize("kw", [{"labels": None}, {"label_mode": None, "workers": 2}])
+def test_predict_rows_follow_file_paths(clean, kw):
+    ds = ImageFolderDataset(clean, image_size=(S, S), batch_size=4, shuffle=False, **kw)
+    model = keras.Sequential([keras.Input((S, S, 3)), keras.layers.GlobalAveragePooling2D()])
+    means = model.predict(ds, verbose=0)  # one row per file: its mean colour
+    expected = [load_image(p, (S, S)).astype(np.float32).mean(axis=(0, 1))
+                for p in ds.file_paths]
+    np.testing.assert_allclose(means, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", ["infered", "int", ["a", "b"], 0])
+def test_bad_labels_are_named(clean, bad):
+    with pytest.raises(ValueError, match="labels must be 'inferred'.* or None"):
+        ImageFolderDataset(clean, labels=bad)
+
+
+@pytest.mark.parametrize("epoch, start, kw", [
+    (0, 1, {}), (2, 3, {}), (1, 1, {"shard": (1, 2), "batch_size": 2}),
+])
+def test_resumed_epoch_is_the_rest_of_the_uninterrupted_one(clean, epoch, start, kw):
+    kw = {"image_size": (S, S), "batch_size": 3, "seed": 4, "augment": True, **kw}
+    ref = ImageFolderDataset(clean, **kw)
+    for _ in range(epoch):
+        ref.on_epoch_end()
+    resumed = ImageFolderDataset(clean, **kw, epoch=epoch, start_batch=start)
+    moved = ImageFolderDataset(clean, **kw)
+    moved.set_epoch(epoch, start)
+    for ds in (resumed, moved):
+        assert (ds.epoch, ds.start_batch) == (epoch, start)
+        assert ds.batches_per_epoch == len(ref) and len(ds) == len(ref) - start
+        for i in range(len(ds)):
+            np.testing.assert_array_equal(ds.batch_rows(i), ref.batch_rows(start + i))
+            X, y = ds[i]
+            X_ref, y_ref = ref[start + i]
+            np.testing.assert_array_equal(X, X_ref)  # the same crops and flips too
+            np.testing.assert_array_equal(y, y_ref)
+        with pytest.raises(IndexError):
+            ds[len(ds)]
+        ds.on_epoch_end()
+        whole = ImageFolderDataset(clean, **kw, epoch=epoch + 1)
+        assert (ds.start_batch, len(ds)) == (0, len(whole))
+        for i in range(len(ds)):
+            np.testing.assert_array_equal(ds[i][0], whole[i][0])
+    copy = pickle.loads(pickle.dumps(ImageFolderDataset(clean, **kw, epoch=epoch,
+                                                        start_batch=start)))
+    assert (copy.epoch, copy.start_batch, len(copy)) == (epoch, start, len(ref) - start)
+    np.testing.assert_array_equal(copy[0][0], ref[start][0])
+
+
+@pytest.mark.parametrize("bad", [-1, 4, 2.0, False, "1"])
+def test_bad_start_batch_is_named(clean, bad):
+    with pytest.raises(ValueError, match=r"start_batch must be an integer in \[0, 4\)"):
+        ImageFolderDataset(clean, image_size=(S, S), batch_size=3, start_batch=bad)
+    ds = ImageFolderDataset(clean, image_size=(S, S), batch_size=3, seed=0, start_batch=1)
+    with pytest.raises(ValueError, match="start_batch"):
+        ds.set_epoch(2, bad)
+    assert (ds.epoch, ds.start_batch, len(ds)) == (0, 1, 3)
+    with pytest.raises(ValueError, match="epoch"):
+        ImageFolderDataset(clean, epoch=-1)
 
 
 def test_draft_decoding_stays_close_to_a_full_decode(tmp_path):

@@ -107,7 +107,7 @@ LIFTED_IMAGES = NO_HELPERS + textwrap.dedent("""
         Image.new("RGB", (4, 4), (k * 40, 0, 0)).save(f"{sys.argv[2]}/c{k % 2}/{k}.png")
     shards = [ImageFolderDataset(sys.argv[2], image_size=(4, 4), batch_size=2, seed=0,
                                  shard=(i, 2), shard_remainder="drop") for i in range(2)]
-    rows = [r for s in shards for b in range(len(s)) for r in s.batch_indices(b).tolist()]
+    rows = [r for s in shards for b in range(len(s)) for r in s.batch_rows(b).tolist()]
     assert len(rows) == len(set(rows)) == 4 and shards[0].samples_dropped == 1
     assert pickle.loads(pickle.dumps(shards[1]))[0][0].shape == (2, 4, 4, 3)
     print("lifted OK")

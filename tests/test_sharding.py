@@ -182,7 +182,7 @@ def test_image_folder_shards_like_datagenerator(image_folder, count, remainder):
     n = len(shards[0].file_paths)
     assert {len(s) for s in shards} == {math.ceil(shard_size(n, (0, count), remainder) / 2)}
     for epoch in range(3):
-        served = [np.concatenate([s.batch_indices(b) for b in range(len(s))]) for s in shards]
+        served = [np.concatenate([s.batch_rows(b) for b in range(len(s))]) for s in shards]
         order = epoch_order(n, 5, epoch)  # drawn globally from (seed, epoch), then dealt out
         for i, rows in enumerate(served):
             assert np.array_equal(rows, shard_rows(order, (i, count), remainder))
@@ -196,7 +196,7 @@ def test_image_folder_shards_like_datagenerator(image_folder, count, remainder):
             assert sum(seen.values()) - n == shards[0].samples_repeated == -n % count
             assert shards[0].samples_dropped == 0
         X, y = shards[-1][len(shards[-1]) - 1]  # the rows it names are the ones it decodes
-        assert np.array_equal(y, shards[-1].labels[shards[-1].batch_indices(len(shards[-1]) - 1)])
+        assert np.array_equal(y, shards[-1].labels[shards[-1].batch_rows(len(shards[-1]) - 1)])
         for s in shards:
             s.on_epoch_end()
     if count > 1:  # files move between shards from one epoch to the next
