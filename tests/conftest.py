@@ -35,6 +35,7 @@ BACKEND_INDEPENDENT_TESTS = {
     "test_images.py::test_label_mode_none_keeps_the_classes_and_serves_x_alone",
     "test_images.py::test_bad_labels_are_named", "test_images.py::test_bad_start_batch_is_named",
     "test_images.py::test_resumed_epoch_is_the_rest_of_the_uninterrupted_one",
+    "test_packed.py::test_without_labels_and_resumed_like_datagenerator",
 }
 
 

@@ -66,6 +66,18 @@ def test_same_batches_as_datagenerator(dataset, shuffle):
         packed.on_epoch_end()
 
 
+def test_without_labels_and_resumed_like_datagenerator(dataset):
+    """labels=None and start_batch come from DataGenerator: the packed reader serves them too."""
+    src, dst, ids, labels = dataset
+    kw = {"epoch": 2, "start_batch": 1}
+    ref = _gen(DataGenerator, src, ids, labels, **kw)
+    packed = _gen(PackedDataGenerator, dst, ids, None, **kw)
+    assert len(packed) == len(ref) == 3 and packed.batches_per_epoch == 4
+    for i in range(len(ref)):
+        assert packed.batch_ids(i) == ref.batch_ids(i)
+        np.testing.assert_array_equal(packed[i], ref[i][0])
+
+
 def test_batch_spanning_shards_keeps_batch_order(dataset):
     _, dst, ids, labels = dataset
     gen = _gen(PackedDataGenerator, dst, ids, labels, batch_size=13, shuffle=True)
