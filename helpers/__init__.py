@@ -35,7 +35,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "MB", "PeakMemory", "anon_bytes", "anon_counter", "rss_bytes", "total_memory_bytes",
     ),
     "memory_study": ("memory_study",),
-    "models": ("article_cifar_cnn", "volume_cnn"),
+    "models": ("article_cifar_cnn", "initialize", "volume_cnn"),
     "packed": ("PACKED_INDEX", "PackedDataGenerator", "pack_volume_dataset"),
     "partition": ("stratified_split", "validate_partition"),
     "progress": ("progress_bar",),
