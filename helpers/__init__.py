@@ -22,6 +22,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "CIFAR10Sequence", "build_cifar10_cache", "load_cifar10_pickle", "read_cifar10_batch",
     ),
     "cifar_download": ("get_cifar10",),
+    "columns": ("WithColumns",),
     "distributed": ("free_port", "run_children", "train_job", "train_local", "train_tf_job"),
     "environment": ("data_root", "setup_notebook"),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),

@@ -23,6 +23,14 @@ BACKEND_INDEPENDENT_MODULES = {
 }
 BACKEND_INDEPENDENT_TESTS = {
     "test_image_loaders.py::test_torch_loader_spawned_persistent_workers",  # torch's own workers
+    # WithColumns' batches are numpy arrays; only its fit() test goes through the backend
+    *(f"test_columns.py::{name}" for name in (
+        "test_x_and_y_pass_through_and_columns_follow_the_base_order",
+        "test_outputs_none_serves_the_inputs_alone_even_from_a_base_without_labels",
+        "test_sample_weight_as_array_and_per_output",
+        "test_bad_columns_raise_naming_the_argument",
+        "test_asking_for_y_from_a_base_without_labels_names_the_argument",
+        "test_position_and_epochs_are_the_base_s", "test_pickles_with_its_columns")),
 }
 
 
