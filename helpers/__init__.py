@@ -24,6 +24,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "cifar_download": ("get_cifar10",),
     "columns": ("WithColumns",),
     "distributed": ("free_port", "run_children", "train_job", "train_local", "train_tf_job"),
+    "endless": ("EndlessDataset", "waves"),
     "environment": ("data_root", "setup_notebook"),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "image_loaders": (

@@ -31,6 +31,9 @@ BACKEND_INDEPENDENT_TESTS = {
         "test_bad_columns_raise_naming_the_argument",
         "test_asking_for_y_from_a_base_without_labels_names_the_argument",
         "test_position_and_epochs_are_the_base_s", "test_pickles_with_its_columns")),
+    *(f"test_endless.py::{name}" for name in (  # all but the fit() test
+        "test_batch_i_depends_on_seed_and_i_alone", "test_has_no_length_and_no_negative_batches",
+        "test_bad_arguments_are_named", "test_waves_hold_the_frequency_of_their_label")),
 }
 
 
