@@ -42,6 +42,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "partition": ("stratified_split", "validate_partition"),
     "progress": ("progress_bar",),
     "quiet": ("c_stderr_silenced",),
+    "resume": ("MidEpochCheckpoint", "fit_resumable", "latest_checkpoint"),
     "tf_multiworker": ("describe_failure", "distributed_ids", "train_replicated"),
     "tfdata": ("volume_tf_data",),
     "throughput": ("fit_batches", "measure_model", "probe", "sweep_workers"),
