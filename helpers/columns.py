@@ -87,7 +87,8 @@ class WithColumns(keras.utils.PyDataset):
         outputs: the same for the targets; ``None`` serves the inputs alone (for
             ``predict``).
         sample_weight: ``None``, per-sample weights (``(b,)`` float32 third element), or a
-            dict ``{output name: weights}`` when ``outputs`` is a dict.
+            dict ``{output name: weights}`` when ``outputs`` is a dict (outputs it does not
+            name are weighted 1, since Keras needs a weight for each).
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of this wrapper,
             which is what ``fit()`` reads; the base's own are not used.
 
@@ -116,8 +117,11 @@ class WithColumns(keras.utils.PyDataset):
             if unknown:
                 raise ValueError(f"sample_weight[{unknown[0]!r}]: no output of that name; "
                                  f"outputs has {sorted(self.outputs)}")
-            self.sample_weight = {str(k): _weights(v, n, f"sample_weight[{k!r}]")
-                                  for k, v in sample_weight.items()}
+            given = {str(k): v for k, v in sample_weight.items()}
+            # Keras wants a weight for every output: those not named get 1 (no weighting)
+            self.sample_weight = {k: _weights(given[k], n, f"sample_weight[{k!r}]")
+                                  if k in given else np.ones(n, np.float32)
+                                  for k in self.outputs}
         else:
             self.sample_weight = (None if sample_weight is None
                                   else _weights(sample_weight, n, "sample_weight"))

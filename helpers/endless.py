@@ -36,8 +36,9 @@ class EndlessDataset(keras.utils.PyDataset):
             ``keras.utils.PyDataset``.
 
     ``len()`` raises TypeError: pass ``steps_per_epoch=`` to ``fit()`` to say how many
-    batches make an epoch. ``epochs_ended`` counts the calls of ``on_epoch_end``, for
-    information: Keras 3 makes one more before the first epoch.
+    batches make an epoch, and ``shuffle=False`` (there is no order to shuffle; Keras warns
+    that it ignores its default ``shuffle=True``). ``epochs_ended`` counts the calls of
+    ``on_epoch_end``, for information: Keras 3 makes one more before the first epoch.
     """
 
     def __init__(self, make_batch: Callable[[np.random.Generator, int], Any],

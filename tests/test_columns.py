@@ -53,7 +53,8 @@ def test_sample_weight_as_array_and_per_output():
     assert weights.dtype == np.float32 and np.allclose(weights, w[base.batch_rows(3)])
     ds = WithColumns(base, outputs={"a": "y", "b": np.zeros(N)}, sample_weight={"b": w})
     _, outputs, weights = ds[0]
-    assert set(weights) == {"b"} and np.allclose(weights["b"], w[base.batch_rows(0)])
+    assert set(weights) == {"a", "b"} and np.allclose(weights["b"], w[base.batch_rows(0)])
+    assert np.array_equal(weights["a"], np.ones(4))  # Keras needs one for every output
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -118,7 +119,7 @@ def test_fit_and_predict_a_model_with_named_inputs_and_outputs():
         from_logits=True), "reg": "mse"})
     train = WithColumns(base, inputs={"x": "x", "meta": meta},
                         outputs={"cls": "y", "reg": meta * 2},
-                        sample_weight={"cls": np.ones(N), "reg": np.ones(N)})
+                        sample_weight={"reg": np.linspace(0, 2, N)})  # cls: weight 1
     history = model.fit(train, epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][0])
     predicted = model.predict(WithColumns(base, inputs={"x": "x", "meta": meta}, outputs=None),
