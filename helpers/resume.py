@@ -1,10 +1,12 @@
 """Checkpoints in the middle of an epoch, and a ``fit()`` that resumes from them exactly.
 
-Keras' ``BackupAndRestore`` resumes an interrupted training at the start of the epoch it
-was in, so the batches of that epoch already trained are trained twice. With a dataset
-whose order is a function of ``(seed, epoch)`` (the course's generators), the position
-``(epoch, batch)`` is enough to serve the rest of the epoch: resumed this way, a training
-trains each batch once and ends on the same weights as an uninterrupted one.
+Keras' ``BackupAndRestore(save_freq=N)`` saves in the middle of an epoch but resumes at the
+start of that epoch (it restores the epoch number only, in Keras 3.15's
+keras/src/callbacks/backup_and_restore.py), so the batches trained before the save are
+trained again. With a dataset whose order is a function of ``(seed, epoch)`` (the course's
+generators), the position ``(epoch, batch)`` is enough to serve the rest of the epoch:
+resumed this way, a training trains each batch once and ends on the same weights as an
+uninterrupted one (tests/test_resume.py checks both, on each backend).
 
 - ``MidEpochCheckpoint``: a callback that positions the dataset at every epoch's start and
   saves the model (``model.save``: weights and optimizer state) every ``every`` batches and
