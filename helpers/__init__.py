@@ -22,7 +22,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "CIFAR10Sequence", "build_cifar10_cache", "load_cifar10_pickle", "read_cifar10_batch",
     ),
     "cifar_download": ("get_cifar10",),
+    "columns": ("WithColumns",),
     "distributed": ("free_port", "run_children", "train_job", "train_local", "train_tf_job"),
+    "endless": ("EndlessDataset", "waves"),
     "environment": ("data_root", "setup_notebook"),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "image_loaders": (
@@ -40,6 +42,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "partition": ("stratified_split", "validate_partition"),
     "progress": ("progress_bar",),
     "quiet": ("c_stderr_silenced",),
+    "resume": ("MidEpochCheckpoint", "fit_resumable", "latest_checkpoint"),
     "tf_multiworker": ("describe_failure", "distributed_ids", "train_replicated"),
     "tfdata": ("volume_tf_data",),
     "throughput": ("fit_batches", "measure_model", "probe", "sweep_workers"),

@@ -36,6 +36,19 @@ BACKEND_INDEPENDENT_TESTS = {
     "test_images.py::test_bad_labels_are_named", "test_images.py::test_bad_start_batch_is_named",
     "test_images.py::test_resumed_epoch_is_the_rest_of_the_uninterrupted_one",
     "test_packed.py::test_without_labels_and_resumed_like_datagenerator",
+    # WithColumns' batches are numpy arrays; only its fit() test goes through the backend
+    *(f"test_columns.py::{name}" for name in (
+        "test_x_and_y_pass_through_and_columns_follow_the_base_order",
+        "test_outputs_none_serves_the_inputs_alone_even_from_a_base_without_labels",
+        "test_sample_weight_as_array_and_per_output",
+        "test_bad_columns_raise_naming_the_argument",
+        "test_asking_for_y_from_a_base_without_labels_names_the_argument",
+        "test_position_and_epochs_are_the_base_s", "test_pickles_with_its_columns")),
+    *(f"test_endless.py::{name}" for name in (  # all but the fit() test
+        "test_batch_i_depends_on_seed_and_i_alone", "test_has_no_length_and_no_negative_batches",
+        "test_bad_arguments_are_named", "test_waves_hold_the_frequency_of_their_label")),
+    "test_resume.py::test_latest_checkpoint_skips_partial_and_other_files",
+    "test_resume.py::test_fit_resumable_refuses_what_cannot_resume",
 }
 
 

@@ -110,3 +110,17 @@ def test_names_load_their_module_only_when_asked_for():
     assert out.stdout.strip() == "[]"
     with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
         helpers.NoSuchName  # noqa: B018
+
+
+@pytest.mark.parametrize("name", ["columns", "endless", "resume"])
+def test_standalone_modules_need_only_numpy_keras_and_the_standard_library(name):
+    """Modules whose docstring tells a learner to copy them alone into a project."""
+    path = MODULES[name]
+    assert not _helpers_imports(path), f"{name}.py imports other helpers modules"
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    assert imported <= {"numpy", "keras", *sys.stdlib_module_names}, imported
