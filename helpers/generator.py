@@ -211,7 +211,7 @@ class DataGenerator(keras.utils.PyDataset):
         self.shard_remainder = shard_remainder
         if self.batches_per_epoch == 0:
             raise ValueError(f"{len(self.list_IDs)} samples with batch_size={batch_size} and "
-                             "drop_remainder=True give zero batches: nothing to train on")
+                             "drop_remainder=True give zero batches: nothing would be trained on")
         self._check_files()
         self._headers = NpyHeaderCache()
         self._layout = None  # (header bytes, file size, dtype) of the first well-formed file
