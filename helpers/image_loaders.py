@@ -37,7 +37,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .images import load_image
+from .decode import load_image
 from .memory import PeakMemory
 from .throughput import _pydataset_adapter
 
@@ -83,19 +83,22 @@ def tf_data_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tu
 
 class DecodeSample:
     """Index -> ``(image float32 (H, W, 3), label int32)``: the per-sample work of the
-    Grain and PyTorch loaders (``helpers.images.load_image``). Plain data: picklable."""
+    Grain and PyTorch loaders (``helpers.decode.load_image`` with ``decoder``, ``"pillow"``
+    or ``"opencv"``). Plain data: picklable."""
 
     def __init__(self, file_paths: Sequence[str], labels: np.ndarray,
-                 image_size: tuple[int, int]) -> None:
+                 image_size: tuple[int, int], decoder: str = "pillow") -> None:
         self.file_paths = list(file_paths)
         self.labels = np.asarray(labels, dtype=np.int32)
         self.image_size = tuple(image_size)
+        self.decoder = decoder
 
     def __len__(self) -> int:
         return len(self.file_paths)
 
     def __call__(self, index: int) -> tuple[np.ndarray, np.int32]:
-        image = load_image(self.file_paths[index], self.image_size).astype(np.float32)
+        image = load_image(self.file_paths[index], self.image_size, decoder=self.decoder)
+        image = image.astype(np.float32)
         return image, self.labels[index]
 
     __getitem__ = __call__  # a map-style dataset for torch's DataLoader
@@ -103,7 +106,7 @@ class DecodeSample:
 
 def grain_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tuple[int, int],
                  batch_size: int, seed: int, threads: int = 0, processes: int = 0,
-                 epochs: int | None = 1):
+                 epochs: int | None = 1, decoder: str = "pillow"):
     """A Grain pipeline: ``MapDataset`` of indices, shuffled (differently every epoch when
     repeated), decoded by ``DecodeSample``, batched; read by ``threads`` threads, or by
     ``processes`` worker processes (``mp_prefetch``) when ``processes > 0``.
@@ -112,7 +115,7 @@ def grain_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tupl
     """
     import grain
 
-    decode = DecodeSample(file_paths, labels, image_size)
+    decode = DecodeSample(file_paths, labels, image_size, decoder)
     ds = grain.MapDataset.range(len(decode)).shuffle(seed=seed)
     if epochs != 1:
         ds = ds.repeat(epochs)
@@ -130,7 +133,8 @@ def grain_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tupl
 
 
 def torch_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tuple[int, int],
-                 batch_size: int, seed: int, workers: int = 0, context: str = "spawn"):
+                 batch_size: int, seed: int, workers: int = 0, context: str = "spawn",
+                 decoder: str = "pillow"):
     """A PyTorch ``DataLoader`` over ``DecodeSample``: shuffled with a seeded generator,
     ``workers`` worker processes (0: the main process).
 
@@ -144,8 +148,8 @@ def torch_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tupl
     extra = ({"multiprocessing_context": context, "persistent_workers": True}
              if workers > 0 else {})
     return torch.utils.data.DataLoader(
-        DecodeSample(file_paths, labels, image_size), batch_size=batch_size, shuffle=True,
-        num_workers=workers, generator=generator, **extra)
+        DecodeSample(file_paths, labels, image_size, decoder), batch_size=batch_size,
+        shuffle=True, num_workers=workers, generator=generator, **extra)
 
 
 # ---------------------------------------------------------------------------------------

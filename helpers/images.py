@@ -2,9 +2,9 @@
 
 The layout is the one ``keras.utils.image_dataset_from_directory`` reads:
 ``directory/<class name>/<file>``, one subfolder per class. It needs numpy, keras, Pillow, the
-standard library and ``generator.py`` beside it (the epoch order, the sharding rule and the
-``start_batch`` check, one copy shared with ``DataGenerator``): copy both files into a
-package of your project.
+standard library, ``generator.py`` beside it (the epoch order, the sharding rule and the
+``start_batch`` check, one copy shared with ``DataGenerator``) and ``decode.py`` (one file
+to an array, with Pillow or OpenCV): copy the three files into a package of your project.
 
 Where it overlaps with ``image_dataset_from_directory`` it behaves the same way, so a model
 trained with one loader predicts correctly with the other:
@@ -23,11 +23,11 @@ folders (``.ipynb_checkpoints``) are ignored; ``label_mode=None`` keeps the clas
 listing, ``class_names`` and ``labels`` (Keras lists the files as for ``labels=None``); a
 file that does not decode raises an error naming it instead of stopping the whole pipeline
 with a bare decoder message (or, only with ``skip_broken=True``, is left out of its batch,
-warned about and listed); it decodes with Pillow, whose C decoders and resizers release the
-GIL, so thread workers can run in parallel; a JPEG much larger than ``image_size`` is
-decoded at a reduced size (``Image.draft``: the decoder skips the DCT detail the resize
-would throw away); and resizing is Pillow's bilinear filter, which antialiases when
-shrinking (TensorFlow's default resize does not).
+warned about and listed); it decodes with Pillow (or, with ``decoder="opencv"``, OpenCV:
+``helpers.decode`` says how the two differ), in Python worker threads or processes rather
+than tf.data's C++ threads; with Pillow a JPEG much larger than ``image_size`` is decoded
+at a reduced size (``Image.draft``); and both resize filters antialias when shrinking
+(TensorFlow's default resize does not).
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image
 
+from .decode import DECODERS, load_image
 from .generator import check_start_batch, epoch_order, resolve_seed, shard_rows, shard_size
 
-__all__ = ["CROP_SCALE", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
+__all__ = ["CROP_SCALE", "DECODERS", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
            "list_image_files", "load_image"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -102,53 +102,6 @@ def list_image_files(directory: str | Path, labels: str | None = "inferred"
     return file_paths, np.asarray(classes, dtype=np.int32), class_names
 
 
-def _crop_box(width: int, height: int, crop: tuple[float, float, float, float] | None
-              ) -> tuple[float, float, float, float]:
-    """The pixel box ``(left, top, right, bottom)`` a fractional crop selects."""
-    if crop is None:
-        return (0.0, 0.0, float(width), float(height))
-    scale_x, scale_y, off_x, off_y = crop
-    w, h = scale_x * width, scale_y * height
-    left, top = off_x * (width - w), off_y * (height - h)
-    return (left, top, left + w, top + h)
-
-
-def load_image(path: str | Path, image_size: tuple[int, int] = (160, 160),
-               crop: tuple[float, float, float, float] | None = None,
-               flip: bool = False, draft: bool = True) -> np.ndarray:
-    """Decode one image file to a uint8 RGB array of shape ``(*image_size, 3)``.
-
-    Grayscale, palette, RGBA (alpha dropped) and CMYK files are converted to RGB.
-    ``crop = (scale_x, scale_y, offset_x, offset_y)``, all in ``[0, 1]``, keeps that
-    fraction of the width and height at that relative position before resizing; ``flip``
-    mirrors left-right. ``draft`` lets the JPEG decoder skip detail the resize would discard
-    (it only acts on a JPEG at least twice the needed size). Raises ValueError naming
-    ``path`` if the file is not a readable image or is cut short.
-    """
-    height, width = int(image_size[0]), int(image_size[1])
-    try:
-        with Image.open(path) as img:
-            if draft and img.format == "JPEG":
-                # Ask for enough pixels that the crop still covers image_size.
-                sx, sy = (crop[0], crop[1]) if crop is not None else (1.0, 1.0)
-                img.draft("RGB", (math.ceil(width / sx), math.ceil(height / sy)))
-            img.load()  # decodes now: a truncated file fails here, not later
-            if img.mode != "RGB":
-                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                if img.mode == "RGBA":
-                    img = img.convert("RGB")
-            box = _crop_box(img.width, img.height, crop)
-            img = img.resize((width, height), Image.Resampling.BILINEAR, box=box)
-            if flip:
-                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            return np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: image file not found") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: cannot decode this image file ({type(e).__name__}: "
-                         f"{e}); it is corrupt, truncated or not an image") from e
-
-
 class ImageFolderDataset(keras.utils.PyDataset):
     """Batches ``(X, y)`` decoded on the fly from ``directory/<class>/<image file>``.
 
@@ -180,6 +133,8 @@ class ImageFolderDataset(keras.utils.PyDataset):
             naming it. ``True``: it is left out of its batch (which is one image shorter),
             warned about once (``UserWarning`` naming it) and recorded in
             ``skipped_files``; a batch whose every file is broken still raises.
+        decoder: ``"pillow"`` or ``"opencv"`` (needs ``opencv-python-headless``): the library
+            that decodes and resizes (``helpers.decode.load_image``).
         labels: ``"inferred"`` (from the class folders) or ``None``: every image in
             ``directory`` and below it, no classes (``class_names``, ``labels`` and
             ``label_mode`` are None), batches ``X`` alone, as Keras does.
@@ -212,6 +167,7 @@ class ImageFolderDataset(keras.utils.PyDataset):
         labels: str | None = "inferred",
         epoch: int = 0,
         start_batch: int = 0,
+        decoder: str = "pillow",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -223,6 +179,9 @@ class ImageFolderDataset(keras.utils.PyDataset):
                              f"got {image_size!r}")
         if label_mode not in LABEL_MODES:
             raise ValueError(f"label_mode must be one of {LABEL_MODES}, got {label_mode!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        self.decoder = decoder
         self.directory = Path(directory)
         self.file_paths, self.labels, self.class_names = list_image_files(self.directory, labels)
         if not self.file_paths:
@@ -318,7 +277,8 @@ class ImageFolderDataset(keras.utils.PyDataset):
             crop = (*scales[j], *offsets[j]) if self.augment else None
             flip = bool(flips[j]) if self.augment else False
             try:
-                X[j] = load_image(self.file_paths[k], self.image_size, crop, flip)
+                X[j] = load_image(self.file_paths[k], self.image_size, crop, flip,
+                                  decoder=self.decoder)
             except ValueError as e:  # load_image's "cannot decode", naming the file
                 if not self.skip_broken:
                     raise

@@ -115,12 +115,13 @@ LIFTED_IMAGES = NO_HELPERS + textwrap.dedent("""
 
 
 def test_images_py_with_generator_py_in_a_package(tmp_path):
-    """images.py needs generator.py beside it (one copy of the sharding rule): both, in a
-    package of the learner's project, build, shard and pickle without the course's helpers."""
+    """images.py needs generator.py (one copy of the sharding rule) and decode.py beside it:
+    the three, in a package of the learner's project, build, shard and pickle without the
+    course's helpers."""
     package, data = tmp_path / "project" / "mypkg", tmp_path / "data"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    for name in ("images.py", "generator.py"):
+    for name in ("images.py", "generator.py", "decode.py"):
         shutil.copy(ROOT / "helpers" / name, package / name)
     for k in range(2):
         (data / f"c{k}").mkdir(parents=True)
