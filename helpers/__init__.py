@@ -28,8 +28,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "environment": ("data_root", "setup_notebook"),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "image_loaders": (
-        "DecodeSample", "fit_rate", "grain_loader", "keras_image_dataset", "loader_rate",
-        "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",
+        "DecodeSample", "close_torch_loader", "fit_rate", "grain_loader", "keras_image_dataset",
+        "loader_rate", "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",
     ),
     "imagenette": ("get_imagenette", "write_imagenette_like"),
     "images": ("ImageFolderDataset", "list_image_files", "load_image"),

@@ -43,8 +43,8 @@ from .throughput import _pydataset_adapter
 
 __all__ = [
     "DecodeSample", "ThreadScaling",
-    "fit_rate", "grain_loader", "keras_image_dataset", "loader_rate", "small_image_cnn",
-    "tf_data_loader", "thread_scaling", "torch_loader",
+    "close_torch_loader", "fit_rate", "grain_loader", "keras_image_dataset", "loader_rate",
+    "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",
 ]
 
 
@@ -150,6 +150,23 @@ def torch_loader(file_paths: Sequence[str], labels: np.ndarray, image_size: tupl
     return torch.utils.data.DataLoader(
         DecodeSample(file_paths, labels, image_size, decoder), batch_size=batch_size,
         shuffle=True, num_workers=workers, generator=generator, **extra)
+
+
+def close_torch_loader(loader) -> int:
+    """Stop a ``DataLoader``'s persistent worker processes now; returns how many were running.
+
+    PyTorch stops them when the loader's iterator is garbage-collected, which in a notebook
+    may not happen while the kernel runs: anything still referring to the loader (a Keras
+    adapter, a variable of an earlier cell) keeps them alive. PyTorch has no public call for
+    this, so it calls the iterator's own ``_shutdown_workers``, the one its ``__del__``
+    runs; the loader starts new workers if it is iterated again.
+    """
+    iterator = getattr(loader, "_iterator", None)
+    running = sum(w.is_alive() for w in getattr(iterator, "_workers", []))
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+        loader._iterator = None
+    return running
 
 
 # ---------------------------------------------------------------------------------------

@@ -71,7 +71,11 @@ def test_torch_loader_spawned_persistent_workers(folder):
         workers = loader._iterator._workers
         _check_epoch(loader, len(paths))
         assert loader._iterator._workers == workers  # the same processes served epoch two
-    del loader
+    assert il.close_torch_loader(loader) == 2
+    for w in workers:
+        w.join(timeout=30)
+    assert not any(w.is_alive() for w in workers)
+    assert il.close_torch_loader(loader) == 0  # closing twice is harmless
 
 
 def test_loader_rate_counts_an_epoch_and_peak_sees_allocations(folder, monkeypatch):
