@@ -23,6 +23,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "cifar_download": ("get_cifar10",),
     "columns": ("WithColumns",),
+    "decode": ("load_image",),
     "distributed": ("free_port", "run_children", "train_job", "train_local", "train_tf_job"),
     "endless": ("EndlessDataset", "waves"),
     "environment": ("data_root", "setup_notebook"),
@@ -32,7 +33,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "loader_rate", "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",
     ),
     "imagenette": ("get_imagenette", "write_imagenette_like"),
-    "images": ("ImageFolderDataset", "list_image_files", "load_image"),
+    "images": ("ImageFolderDataset", "list_image_files"),
     "memory": (
         "MB", "PeakMemory", "anon_bytes", "anon_counter", "rss_bytes", "total_memory_bytes",
     ),

@@ -40,11 +40,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .decode import DECODERS, load_image
+from .decode import DECODERS, load_image  # noqa: F401  (load_image: also importable from here)
 from .generator import check_start_batch, epoch_order, resolve_seed, shard_rows, shard_size
 
-__all__ = ["CROP_SCALE", "DECODERS", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
-           "list_image_files", "load_image"]
+__all__ = ["CROP_SCALE", "IMAGE_EXTENSIONS", "LABEL_MODES", "ImageFolderDataset",
+           "list_image_files"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 """File endings (compared in lower case) that count as images."""
