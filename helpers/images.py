@@ -26,8 +26,8 @@ with a bare decoder message (or, only with ``skip_broken=True``, is left out of 
 warned about and listed); it decodes with Pillow (or, with ``decoder="opencv"``, OpenCV:
 ``helpers.decode`` says how the two differ), in Python worker threads or processes rather
 than tf.data's C++ threads; with Pillow a JPEG much larger than ``image_size`` is decoded
-at a reduced size (``Image.draft``); and both resize filters antialias when shrinking
-(TensorFlow's default resize does not).
+at a reduced size (``Image.draft``); and Pillow's resize antialiases when shrinking
+(TensorFlow's default resize does not; OpenCV's, as ``load_image`` uses it, only from 2x).
 """
 
 from __future__ import annotations
