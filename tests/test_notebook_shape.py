@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,32 @@ def test_outputs_are_tidy(path: Path):
 def test_no_widget_state_in_metadata(path: Path):
     metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
     assert "widgets" not in metadata, "run tools/tidy_outputs.py (make outputs does)"
+
+
+# A repository file the prose points a reader to: a relative link, or a path in backticks.
+REPO_FILE = re.compile(r"\]\((?!https?:|#|mailto:)([^)\s#]+)[^)]*\)"
+                       r"|`((?:helpers|tests|benchmarks|tools|notebooks|data)/[\w./-]+\.\w+)`")
+
+
+def _tracked_files() -> set[str] | None:
+    """The files git tracks here, or None where this is not a git checkout."""
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return set(out.splitlines())
+
+
+@pytest.mark.parametrize("path", [*NOTEBOOKS, ROOT / "README.md"], ids=lambda p: p.name)
+def test_files_the_prose_names_are_in_the_repository(path: Path):
+    """A cited file must reach a clean clone: it exists and git tracks it (not ignored)."""
+    text = (path.read_text(encoding="utf-8") if path.suffix == ".md" else
+            "\n".join(_src(c) for c in _cells(path) if c["cell_type"] == "markdown"))
+    tracked = _tracked_files()
+    for link, quoted in REPO_FILE.findall(text):
+        target = (path.parent / link) if link else ROOT / quoted
+        rel = target.resolve().relative_to(ROOT).as_posix()
+        assert target.exists(), f"{path.name} names {link or quoted}, which does not exist"
+        if tracked is not None and target.is_file():
+            assert rel in tracked, f"{path.name} names {rel}, which git does not track"
