@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -166,14 +167,15 @@ REPO_FILE = re.compile(r"\]\((?!https?:|#|mailto:)([^)\s#]+)[^)]*\)"
                        r"|`((?:helpers|tests|benchmarks|tools|notebooks|data)/[\w./-]+\.\w+)`")
 
 
-def _tracked_files() -> set[str] | None:
+@functools.cache
+def _tracked_files() -> frozenset[str] | None:
     """The files git tracks here, or None where this is not a git checkout."""
     try:
         out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    return set(out.splitlines())
+    return frozenset(out.splitlines())
 
 
 @pytest.mark.parametrize("path", [*NOTEBOOKS, ROOT / "README.md"], ids=lambda p: p.name)
