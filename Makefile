@@ -18,7 +18,7 @@ BACKENDS ?= tensorflow jax torch
 # find-links), else PyTorch's own CPU index. The check after it refuses a CUDA build.
 TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb notebooks/deep-dives/[0-9][0-9]_*.ipynb))
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: setup lab test lint unit notebooks outputs benchmarks clean

@@ -14,7 +14,8 @@ import pytest
 from tools.colab_links import colab_badge, colab_bootstrap_source, colab_url
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("[0-9][0-9]_*.ipynb")
+                   if ".ipynb_checkpoints" not in p.parts)
 
 
 def _cells(path: Path) -> list[dict]:

@@ -12,7 +12,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_notebook_has_its_badge():
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for nb in sorted((ROOT / "notebooks").rglob("[0-9][0-9]_*.ipynb")):
         rel = nb.relative_to(ROOT).as_posix()
         assert f"({colab_url(rel)})" in README, f"README lacks the badge of {rel}"
         assert f"]({rel})" in README, f"README lacks a link to {rel}"

@@ -56,9 +56,9 @@ def colab_bootstrap_source() -> str:
 
 
 def sync(notebook_dir: Path) -> None:
-    """Rewrite the badge and bootstrap cell of every notebook from the settings above."""
+    """Rewrite every notebook's badge and bootstrap cell (deep dives too) from the settings."""
     root = notebook_dir.resolve().parent
-    for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(notebook_dir.rglob("[0-9][0-9]_*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
         rel = path.resolve().relative_to(root)
         for cell in nb["cells"]:
@@ -68,9 +68,9 @@ def sync(notebook_dir: Path) -> None:
                     colab_badge(rel) if "colab-badge.svg" in line else line
                     for line in src.split("\n")
                 ]
-                cell["source"] = "\n".join(lines)
+                cell["source"] = "\n".join(lines).splitlines(keepends=True)
             elif cell["cell_type"] == "code" and 'if "google.colab" in sys.modules:' in src:
-                cell["source"] = colab_bootstrap_source()
+                cell["source"] = colab_bootstrap_source().splitlines(keepends=True)
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"synced {rel}")
 
