@@ -6,6 +6,8 @@
 #   make test BACKENDS=jax      the suite on one backend only
 #   make outputs     re-run every notebook top to bottom in a fresh kernel and save its outputs
 #   make benchmarks  print the course's measured figures
+#   make reference   the reference run the TL;DRs cite (benchmarks/results/reference_cpu_2core.json),
+#                    then the figures in the prose refreshed from it; on a quiet machine
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,7 +23,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb notebooks/deep-dives/[0-9][0-9]_*.ipynb))
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup lab test lint unit notebooks outputs benchmarks clean
+.PHONY: setup lab test lint unit notebooks outputs benchmarks reference clean
 
 setup: $(STAMP)
 
@@ -75,6 +77,10 @@ outputs: $(STAMP)
 
 benchmarks: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python "$$script" || exit 1; done
+
+reference: $(STAMP)
+	$(BIN)/python benchmarks/reference.py
+	$(BIN)/python tools/reference_figures.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -17,7 +17,8 @@ from helpers.volumes import make_volume_dataset  # noqa: E402
 BACKEND_INDEPENDENT_MODULES = {
     "test_archive", "test_atomic", "test_colab_links", "test_imagenette", "test_memory",
     "test_memory_study", "test_notebook_shape", "test_package", "test_partition",
-    "test_portability", "test_progress", "test_readme", "test_timing", "test_training_curves",
+    "test_portability", "test_progress", "test_readme", "test_reference_figures", "test_timing",
+    "test_training_curves",
     "test_volumes",
     "test_distributed",  # its children run JAX whatever the backend of the tests
 }

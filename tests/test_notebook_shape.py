@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,65 @@ def test_files_the_prose_names_are_in_the_repository(path: Path):
         assert target.exists(), f"{path.name} names {link or quoted}, which does not exist"
         if tracked is not None and target.is_file():
             assert rel in tracked, f"{path.name} names {rel}, which git does not track"
+
+
+def _is_deep_dive_notebook(path: Path) -> bool:
+    return "deep-dives" in path.parts
+
+
+def _deep(cell: dict) -> bool:
+    return "deep-dive" in cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_tldr_states_the_lesson_in_at_most_five_lines(path: Path):
+    first = _src(_cells(path)[0])
+    quoted = [line for line in first.splitlines() if line.startswith(">")]
+    tldr = [i for i, line in enumerate(quoted) if line.startswith("> **TL;DR**")]
+    assert tldr, "the first cell needs a '> **TL;DR** …' blockquote under the title"
+    lines = list(itertools.takewhile(lambda line: line.startswith(">"), quoted[tldr[0]:]))
+    assert len(lines) <= 5, f"TL;DR of {len(lines)} lines (at most 5)"
+    if _is_deep_dive_notebook(path):
+        assert any(line.startswith("> **Deep dive.**") for line in quoted), (
+            "a deep-dive notebook says so under its title: '> **Deep dive.** …'")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_summary_states_results_and_exercises_have_solutions(path: Path):
+    cells = _cells(path)
+    core = [c for c in cells if not _deep(c)]
+    summary = [_src(c) for c in core if c["cell_type"] == "markdown"
+               and _src(c).lstrip().startswith("## Summary")]
+    assert summary, "no '## Summary' in the core part"
+    assert not re.search(r"printed (just )?above", summary[0], re.IGNORECASE), (
+        "a Summary states results; it does not send the reader back to the outputs")
+    exercises = [_src(c) for c in core if c["cell_type"] == "markdown"
+                 and _src(c).lstrip().startswith("## Exercises")]
+    assert exercises, "no '## Exercises' in the core part"
+    assert "<details>" in exercises[0], "exercises keep their solutions behind <details>"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_deep_dive_sections_close_the_notebook_behind_a_banner(path: Path):
+    cells = _cells(path)
+    flags = [_deep(c) for c in cells]
+    if not any(flags):
+        return
+    start = flags.index(True)
+    assert all(flags[start:]), "deep-dive cells form one block at the end of the notebook"
+    banner = cells[start]
+    assert banner["cell_type"] == "markdown" and _src(banner).startswith(
+        "## Deep dives (optional)"), "the deep-dive block opens with '## Deep dives (optional)'"
+    assert any(_src(c).lstrip().startswith("## Exercises") for c in cells[:start]), (
+        "the core part ends with its Exercises, before the deep dives")
+
+
+READING_TIME = ROOT.parent / "shared" / "tools" / "reading_time.py"
+
+
+@pytest.mark.skipif(not READING_TIME.is_file(), reason="../shared/tools/ is not beside this clone")
+def test_core_path_reads_within_its_limits():
+    """Each core notebook <= 20 min, the core <= 150 min, short cells (the tool's --check)."""
+    done = subprocess.run([sys.executable, str(READING_TIME), "--check"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

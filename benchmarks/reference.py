@@ -1,0 +1,293 @@
+"""The course's reference results: one command, one JSON file per machine.
+
+The TL;DRs and the "which loader when" card cite these figures; a live run in a notebook is an
+"on your machine" check beside them. Every figure is measured over ``--rounds`` rounds
+(interleaved where two contenders are compared) and stored with its median, minimum and
+maximum, so a reader can see whether a difference lies beyond the spread. Fixed costs (Keras'
+wait at the end of an epoch with workers) are measured apart from per-sample rates.
+
+Most figures come from workloads of KNOWN cost, so that they come out the same on any machine:
+a loader that sleeps a fixed time per batch (standing for a slow disk), a pure-Python loop
+(CPU work that holds the GIL), a training step that makes the host wait a fixed time
+(standing for an accelerator's step). The rest are the course's real workloads (the 3-D
+volumes of notebooks 01-05): memory held by ``fit(X, y)`` against a generator, and how fast
+the generator reads against how fast the model trains.
+
+    python benchmarks/reference.py                     # about 10 minutes on 2 cores
+    python benchmarks/reference.py --out benchmarks/results/reference_MYMACHINE.json
+
+Run it on a quiet machine (nothing else running): the load average before and after is
+stored in the file's provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from helpers import (  # noqa: E402
+    MB,
+    DataGenerator,
+    InMemoryBatches,
+    SimulatedWork,
+    data_root,
+    load_partition,
+    make_volume_dataset,
+    measure_model,
+    memory_study,
+    volume_cnn,
+)
+from helpers.atomic import write_text_atomic  # noqa: E402
+from helpers.image_loaders import loader_rate  # noqa: E402
+from helpers.quiet import c_stderr_silenced  # noqa: E402
+from helpers.throughput import measure_pipeline  # noqa: E402
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "reference_cpu_2core.json"
+
+# Known-cost workloads: the same numbers as notebook 05 uses.
+IO_SECONDS_PER_SAMPLE = 0.0005       # 16 ms a batch of 32: a slow disk
+PYTHON_OPS_PER_SAMPLE = 10_000       # a pure-Python loop: CPU work that holds the GIL
+BATCH = 32
+OVERLAP = {"n_batches": 24, "load_seconds": 0.08, "step_seconds": 0.04}
+
+
+def spread(values: list[float], unit: str, what: str) -> dict:
+    """A figure as the course stores it: median, min, max and every round's value."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "rounds": len(values), "values": values, "unit": unit, "what": what}
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpus() -> list[str]:
+    if shutil.which("nvidia-smi") is None:
+        return []
+    done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                          capture_output=True, text=True)
+    return [g.strip() for g in done.stdout.splitlines() if g.strip()]
+
+
+def provenance(args: argparse.Namespace) -> dict:
+    import psutil
+
+    return {
+        "cpu": _cpu_model(), "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "gpus": _gpus(), "backend": keras.backend.backend(),
+        "versions": {name: _version(name) for name in
+                     ("keras", "numpy", "tensorflow", "jax", "torch")} | {
+                         "python": platform.python_version()},
+        "platform": platform.platform(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python benchmarks/reference.py " + " ".join(sys.argv[1:]),
+        "rounds": args.rounds, "load_average_before": list(os.getloadavg()),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Known-cost workloads
+
+def _tiny_batches(n_batches: int) -> InMemoryBatches:
+    x = np.zeros((n_batches * BATCH, 4), "float32")
+    return InMemoryBatches(x, np.zeros(len(x), "int32"), BATCH)
+
+
+def _pipeline_rate(dataset) -> float:
+    """Samples/s of one epoch's batches served as fit() asks for them (start-up excluded)."""
+    with c_stderr_silenced():  # forked workers may print TensorFlow's notes
+        return measure_pipeline(dataset, batches=len(dataset) - 4, warmup=4)[1]
+
+
+def workers_study(rounds: int) -> dict:
+    """Speed-ups over one worker: waiting (threads scale) vs a Python loop (they do not)."""
+    inner = _tiny_batches(40)
+    io = {"1": [], "threads_2": [], "threads_4": []}
+    loop = {"1": [], "threads_2": [], "processes_2": []}
+    io_cfg = {"1": {}, "threads_2": {"workers": 2}, "threads_4": {"workers": 4}}
+    loop_cfg = {"1": {}, "threads_2": {"workers": 2},
+                "processes_2": {"workers": 2, "use_multiprocessing": True}}
+    for _ in range(rounds):
+        for name, kw in io_cfg.items():
+            io[name].append(_pipeline_rate(
+                SimulatedWork(inner, io_seconds=IO_SECONDS_PER_SAMPLE, **kw)))
+        for name, kw in loop_cfg.items():
+            loop[name].append(_pipeline_rate(
+                SimulatedWork(inner, python_ops=PYTHON_OPS_PER_SAMPLE, **kw)))
+    out = {"workers.io_wait.samples_per_s_1": spread(
+        io["1"], "samples/s", f"a loader that sleeps {IO_SECONDS_PER_SAMPLE * 1e3:g} ms a sample "
+        f"(batch {BATCH}), served alone by one worker")}
+    for name in ("threads_2", "threads_4"):
+        out[f"workers.io_wait.speedup_{name}"] = spread(
+            [a / b for a, b in zip(io[name], io["1"], strict=True)], "x",
+            f"the same loader with {name.replace('_', ' ')} against one worker (same round)")
+    out["workers.python_loop.samples_per_s_1"] = spread(
+        loop["1"], "samples/s", f"a loader that runs a pure-Python loop of "
+        f"{PYTHON_OPS_PER_SAMPLE:,} steps a sample, served alone by one worker")
+    for name in ("threads_2", "processes_2"):
+        out[f"workers.python_loop.speedup_{name}"] = spread(
+            [a / b for a, b in zip(loop[name], loop["1"], strict=True)], "x",
+            f"the same loader with {name.replace('_', ' ')} against one worker (same round)")
+    return out
+
+
+class _FreeBatches(keras.utils.PyDataset):
+    """Batches that cost nothing: an epoch of them times Keras' own work alone."""
+
+    def __len__(self) -> int:
+        return 20
+
+    def __getitem__(self, index: int):
+        return np.zeros((BATCH, 1), "float32"), np.zeros(BATCH, "int32")
+
+
+def epoch_end_wait(rounds: int) -> dict:
+    """Keras' fixed cost per epoch with 2 thread workers: an epoch of free batches."""
+    waits = []
+    for _ in range(rounds):
+        none, _ = loader_rate(lambda: _FreeBatches(), rounds=1)
+        two, _ = loader_rate(lambda: _FreeBatches(workers=2), rounds=1)
+        waits.append(20 * BATCH / two - 20 * BATCH / none)
+    return {"keras.epoch_end_wait_s": spread(
+        waits, "s", "one epoch of 20 free batches with 2 thread workers minus the same with "
+        "none: the fixed wait Keras adds to every epoch with workers (OrderedEnqueuer.stop)")}
+
+
+def overlap_study(rounds: int) -> dict:
+    """fit() on a sleeping loader with a step of known cost: 1, 2, 4 thread workers."""
+    try:
+        from helpers.timeline import fit_timeline
+    except ImportError:
+        print("overlap: skipped, helpers.timeline is not there")
+        return {}
+    n, load, step = OVERLAP["n_batches"], OVERLAP["load_seconds"], OVERLAP["step_seconds"]
+    out = {}
+    for w in (1, 2, 4):
+        epochs = [fit_timeline(n, load, step, workers=w).epoch_seconds[0] for _ in range(rounds)]
+        out[f"overlap.epoch_s.workers_{w}"] = spread(
+            epochs, "s", f"one fit() epoch of {n} batches, loading {load:g} s and a step of "
+            f"{step:g} s each, {w} thread worker(s)")
+    ideal = n * max(step, load / 4)
+    out["overlap.epoch_s.ideal"] = spread(
+        [ideal], "s", f"the best any pipeline could do with 4 workers: {n} x max(step, load / 4)")
+    out["overlap.epoch_s.serial"] = spread(
+        [n * (load + step)], "s", f"loading and training one after the other: {n} x (load + step)")
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The course's real workloads (3-D volumes, notebooks 01-05)
+
+def memory_slopes(rounds: int, data_dir: Path, sizes: list[int]) -> dict:
+    """MiB of peak anonymous memory per MiB of float32 data, fit(X, y) vs a generator."""
+    data_mib = np.array(sizes) * 32**3 * 4 / MB
+    slopes = {"arrays": [], "generator": []}
+    for _ in range(rounds):
+        peaks = memory_study(sizes, data_dir)
+        for mode in slopes:
+            anon = [peaks[mode, s]["anon_mb"] for s in sizes]
+            slopes[mode].append(float(np.polyfit(data_mib, anon, 1)[0]))
+    what = ("peak anonymous memory of one training epoch per MiB of float32 data: the slope "
+            f"over {', '.join(map(str, sizes))} samples of 32x32x32, each run in a fresh process")
+    return {"memory.fit_xy.mib_per_data_mib": spread(slopes["arrays"], "MiB/MiB",
+                                                     f"fit(X, y) on arrays: {what}"),
+            "memory.generator.mib_per_data_mib": spread(slopes["generator"], "MiB/MiB",
+                                                        f"fit(DataGenerator): {what}")}
+
+
+def read_vs_model(rounds: int, data_dir: Path) -> dict:
+    """DataGenerator alone (one worker) against the small 3-D CNN's steps alone."""
+    partition, labels = load_partition(data_dir)
+    ids = partition["train"]
+    reader, model_rate = [], []
+    model = volume_cnn()
+    for _ in range(rounds):
+        gen = DataGenerator(ids, labels, data_dir, batch_size=BATCH, n_classes=6, seed=0)
+        _, sps, _, _, _, kept = measure_pipeline(gen, batches=len(gen) - 2, warmup=2, keep=8)
+        reader.append(sps)
+        model_rate.append(measure_model(model, kept, epochs=3))
+    return {
+        "read.generator.samples_per_s": spread(
+            reader, "samples/s", f"DataGenerator serving {len(ids)} volumes of 32x32x32 "
+            f"(.npy, page cache warm), batch {BATCH}, one worker, alone"),
+        "read.model.samples_per_s": spread(
+            model_rate, "samples/s", "notebook 01's small 3-D CNN training on batches in memory "
+            "(steps alone, compile excluded)"),
+        "read.reader_over_model": spread(
+            [a / b for a, b in zip(reader, model_rate, strict=True)], "x",
+            "how many times faster the generator reads than the model trains (same round)"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--only", nargs="+", default=None,
+                        choices=["workers", "wait", "overlap", "memory", "read"],
+                        help="run these parts only, and merge them into --out")
+    args = parser.parse_args()
+    if args.rounds < 3:
+        parser.error("--rounds must be >= 3: a figure needs its spread")
+    keras.utils.set_random_seed(0)
+    data_dir = data_root() / f"reference-volumes-{max(args.sizes)}"
+    make_volume_dataset(data_dir, max(args.sizes), n_classes=6, seed=0, progress=False)
+
+    parts = {
+        "workers": lambda: workers_study(args.rounds),
+        "wait": lambda: epoch_end_wait(args.rounds),
+        "overlap": lambda: overlap_study(args.rounds),
+        "read": lambda: read_vs_model(args.rounds, data_dir),
+        "memory": lambda: memory_slopes(args.rounds, data_dir, sorted(args.sizes)),
+    }
+    results: dict = {}
+    if args.only and args.out.exists():
+        results = json.loads(args.out.read_text())["results"]
+    started = time.perf_counter()
+    for name in args.only or parts:
+        t0 = time.perf_counter()
+        results.update(parts[name]())
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    meta = provenance(args)
+    meta["load_average_after"] = list(os.getloadavg())
+    meta["seconds"] = round(time.perf_counter() - started)
+    report = {"provenance": meta, "results": dict(sorted(results.items()))}
+    write_text_atomic(args.out, json.dumps(report, indent=1) + "\n")
+    for key, fig in report["results"].items():
+        print(f"{key:<42} {fig['median']:>10.3g} {fig['unit']:<9} "
+              f"[{fig['min']:.3g} .. {fig['max']:.3g}]")
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The reference results are complete, and every figure the prose cites from them is theirs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools.reference_figures import (
+    LINK,
+    PLACEHOLDER,
+    REFERENCE,
+    fill,
+    format_figure,
+    load_results,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted(
+    p for p in (ROOT / "notebooks").rglob("[0-9][0-9]_*.ipynb")
+    if ".ipynb_checkpoints" not in p.parts)]
+
+def _prose(path: Path) -> str:
+    if path.suffix != ".ipynb":
+        return path.read_text(encoding="utf-8")
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def test_the_reference_file_says_where_and_how_it_was_measured():
+    report = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    meta = report["provenance"]
+    for field in ("cpu", "cores", "memory_gib", "gpus", "backend", "versions", "date",
+                  "command", "rounds", "load_average_before", "load_average_after"):
+        assert field in meta, f"provenance lacks {field!r}"
+    assert meta["rounds"] >= 3
+    for key, fig in report["results"].items():
+        assert fig["min"] <= fig["median"] <= fig["max"], key
+        assert fig["unit"] and fig["what"], key
+        # A computed bound (ideal, serial) is one value; a measurement has every round.
+        assert fig["rounds"] >= 3 or fig["rounds"] == 1 and "ideal" in key or "serial" in key, key
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_cited_figures_are_the_reference_medians(path: Path):
+    text = _prose(path)
+    left = PLACEHOLDER.findall(text)
+    assert not left, f"placeholders not filled (run tools/reference_figures.py): {left}"
+    results = load_results()
+    for shown, target, key in LINK.findall(text):
+        assert (path.parent / target).resolve() == REFERENCE, f"{key}: link to {target}"
+        assert key in results, f"{path.name} cites {key!r}, which the reference run lacks"
+        assert shown == format_figure(results[key]), (
+            f"{path.name} shows {shown} for {key}; the reference median is "
+            f"{format_figure(results[key])}: run tools/reference_figures.py")
+
+
+def test_fill_turns_placeholders_into_links_and_refreshes_old_figures():
+    results = {"a.b": {"median": 3.84, "unit": "x"}, "c": {"median": 0.104, "unit": "s"}}
+    text = 'x ⟦a.b⟧ y [9.9 s](../benchmarks/results/reference_cpu_2core.json "c")'
+    rel = "../benchmarks/results/reference_cpu_2core.json"
+    assert fill(text, results, rel) == (
+        f'x [3.8×]({rel} "a.b") y [0.10 s]({rel} "c")')
+    with pytest.raises(KeyError, match="nope"):
+        fill("⟦nope⟧", results, rel)
+
+
+@pytest.mark.parametrize(("figure", "shown"), [
+    ({"median": 1.96, "unit": "x"}, "2.0×"),
+    ({"median": 11234.0, "unit": "samples/s"}, "11,000 samples/s"),
+    ({"median": 2.713, "unit": "MiB/MiB"}, "2.71 MiB"),
+    ({"median": 0.1043, "unit": "s"}, "0.10 s"),
+])
+def test_format_figure(figure, shown):
+    assert format_figure(figure) == shown
