@@ -10,7 +10,7 @@ decode. Pillow (the default: installed with the course, and where Keras' own
 ``load_img`` comes from) parses the file's header in Python and stores RGB as 4 bytes a
 pixel, so turning its image into a NumPy array is one more copy, made holding the GIL.
 OpenCV decodes straight into a NumPy array and releases the GIL for the whole decode and
-resize, which is what thread workers need. Notebook 08 and ``benchmarks/image_loaders.py``
+resize, which is what thread workers need. Notebook 06 and ``benchmarks/image_loaders.py``
 time both on your files; neither is assumed faster here.
 
 The two agree on what they return (RGB, alpha dropped, grayscale / palette / CMYK converted,

@@ -1,6 +1,6 @@
 """The loaders Keras 3's ``fit()`` accepts, built over one image folder, and how to time them.
 
-Notebook 08 and ``benchmarks/image_loaders.py`` compare, on the same files, batch size and
+Notebook 06 and ``benchmarks/image_loaders.py`` compare, on the same files, batch size and
 image size:
 
 - ``keras_image_dataset``: ``keras.utils.image_dataset_from_directory`` (tf.data inside);

@@ -1,4 +1,4 @@
-"""helpers.tfdata: the tf.data reader of notebooks 06 and 07."""
+"""helpers.tfdata: the tf.data reader of notebooks 07 and 08."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""helpers.torchdata: the PyTorch DataLoader of notebook 06."""
+"""helpers.torchdata: the PyTorch DataLoader of notebook 07."""
 
 from __future__ import annotations
 
