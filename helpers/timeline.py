@@ -202,6 +202,16 @@ class Timeline:
             waits.append(end - max(steps) if steps else float("nan"))
         return waits
 
+    @property
+    def hidden_fraction(self) -> float:
+        """Share of the first epoch's loading time that did not lengthen it: (serial time -
+        epoch time, less its end wait) / (n_batches * load_seconds). 1: all loading ran beside
+        the steps; 0: none did. The course's one formula for "how much loading was hidden"."""
+        if not self.epoch_seconds or self.load_seconds == 0:
+            return float("nan")
+        busy = self.epoch_seconds[0] - self.end_waits[0]
+        return (self.serial_seconds - busy) / (self.n_batches * self.load_seconds)
+
     def loads(self, epoch: int | None = 0) -> list[Span]:
         """The load spans that fell in ``epoch`` (None: the reads outside any epoch)."""
         return [s for s in self.spans if s.kind == "load" and s.epoch == epoch]
@@ -296,6 +306,9 @@ def plot_timeline(timeline: Timeline, ax=None, title: str | None = None):
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 0.6 + 0.4 * len(rows)))
     end = max([s.end for s in timeline.spans] + [timeline.fit_seconds, 1e-9])
+    shared = len(ax.get_shared_x_axes().get_siblings(ax)) > 1  # keep the longest's range
+    ax.set_xlim(0, max(end * 1.01, ax.get_xlim()[1]) if shared else end * 1.01)
+    room = 0.025 * ax.get_xlim()[1]  # a bar this wide holds a number
     for span in timeline.spans:
         y = rows.index(labels[(span.lane, span.epoch)] if span.kind == "load"
                        else "model (step)")
@@ -303,7 +316,8 @@ def plot_timeline(timeline: Timeline, ax=None, title: str | None = None):
         alpha = 0.35 if span.epoch is None else 0.9
         ax.broken_barh([(span.start, span.seconds)], (y - 0.4, 0.8), facecolors=color,
                        edgecolor="white", alpha=alpha)
-        if span.seconds > 0.025 * end:  # room for a number
+        cost = timeline.load_seconds if span.kind == "load" else timeline.step_seconds
+        if cost > room:  # by the nominal cost, so a row is numbered all or nothing
             ax.text(span.start + span.seconds / 2, y, str(span.batch), ha="center",
                     va="center", fontsize=7, color="white")
     for begin, stop in timeline.epoch_bounds:
@@ -311,7 +325,6 @@ def plot_timeline(timeline: Timeline, ax=None, title: str | None = None):
         ax.axvline(stop, color="grey", lw=0.8, ls=":")
     ax.set_yticks(range(len(rows)), rows)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlim(0, end * 1.01)
     ax.set_xlabel("seconds since fit() started")
     mode = "processes" if timeline.use_multiprocessing else "threads"
     ax.set_title(title or f"workers={timeline.workers} ({mode}): "

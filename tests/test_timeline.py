@@ -62,6 +62,7 @@ def test_one_worker_is_close_to_serial_except_for_tensorflow_s_prefetch():
     else:  # JAX and PyTorch: load, then step, on the training thread
         assert t.epoch_seconds[0] >= 0.95 * t.serial_seconds
         assert all(s.lane == "MainThread" for s in loads)
+        assert t.hidden_fraction < 0.2
     assert t.end_waits[0] < 0.09  # no pool, no drain
 
 
@@ -71,6 +72,7 @@ def test_four_threads_hide_most_of_a_slow_load():
     assert t.epoch_seconds[0] >= 0.95 * t.ideal_seconds
     assert t.epoch_seconds[0] < 0.6 * t.serial_seconds  # serial: 1.76 s; expected ~0.55 s
     assert len({s.lane for s in t.loads(0)}) >= 3
+    assert 0.5 < t.hidden_fraction <= 1.0  # the steps (0.16 s) bound it from above
 
 
 @pytest.mark.backend_independent
