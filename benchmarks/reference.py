@@ -61,10 +61,11 @@ from helpers.throughput import measure_pipeline  # noqa: E402
 DEFAULT_OUT = Path(__file__).parent / "results" / "reference_cpu_2core.json"
 
 # Known-cost workloads: the same numbers as notebook 05 uses.
-IO_SECONDS_PER_SAMPLE = 0.0005       # 16 ms a batch of 32: a slow disk
-PYTHON_OPS_PER_SAMPLE = 10_000       # a pure-Python loop: CPU work that holds the GIL
-BATCH = 32
-OVERLAP = {"n_batches": 24, "load_seconds": 0.08, "step_seconds": 0.04}
+KNOWN_BATCH = 8                      # samples per batch of the known-cost loaders
+IO_SECONDS_PER_SAMPLE = 0.0025       # 20 ms a batch of 8: a slow disk
+PYTHON_OPS_PER_SAMPLE = 25_000       # about 20 ms a batch: CPU work that holds the GIL
+OVERLAP = {"n_batches": 16, "load_seconds": 0.2, "step_seconds": 0.05}
+BATCH = 32                           # the volumes' batch (notebooks 01-05)
 
 
 def spread(values: list[float], unit: str, what: str) -> dict:
@@ -119,8 +120,8 @@ def provenance(args: argparse.Namespace) -> dict:
 # Known-cost workloads
 
 def _tiny_batches(n_batches: int) -> InMemoryBatches:
-    x = np.zeros((n_batches * BATCH, 4), "float32")
-    return InMemoryBatches(x, np.zeros(len(x), "int32"), BATCH)
+    x = np.random.default_rng(0).random((n_batches * KNOWN_BATCH, 8), dtype=np.float32)
+    return InMemoryBatches(x, np.zeros((len(x), 1), np.float32), KNOWN_BATCH)
 
 
 def _pipeline_rate(dataset) -> float:
@@ -131,7 +132,7 @@ def _pipeline_rate(dataset) -> float:
 
 def workers_study(rounds: int) -> dict:
     """Speed-ups over one worker: waiting (threads scale) vs a Python loop (they do not)."""
-    inner = _tiny_batches(40)
+    inner = _tiny_batches(32)
     io = {"1": [], "threads_2": [], "threads_4": []}
     loop = {"1": [], "threads_2": [], "processes_2": []}
     io_cfg = {"1": {}, "threads_2": {"workers": 2}, "threads_4": {"workers": 4}}
@@ -146,7 +147,7 @@ def workers_study(rounds: int) -> dict:
                 SimulatedWork(inner, python_ops=PYTHON_OPS_PER_SAMPLE, **kw)))
     out = {"workers.io_wait.samples_per_s_1": spread(
         io["1"], "samples/s", f"a loader that sleeps {IO_SECONDS_PER_SAMPLE * 1e3:g} ms a sample "
-        f"(batch {BATCH}), served alone by one worker")}
+        f"(batch {KNOWN_BATCH}), served alone by one worker")}
     for name in ("threads_2", "threads_4"):
         out[f"workers.io_wait.speedup_{name}"] = spread(
             [a / b for a, b in zip(io[name], io["1"], strict=True)], "x",
@@ -196,12 +197,15 @@ def overlap_study(rounds: int) -> dict:
         epochs = [fit_timeline(n, load, step, workers=w).epoch_seconds[0] for _ in range(rounds)]
         out[f"overlap.epoch_s.workers_{w}"] = spread(
             epochs, "s", f"one fit() epoch of {n} batches, loading {load:g} s and a step of "
-            f"{step:g} s each, {w} thread worker(s)")
+            f"{step:g} s each, {w} thread worker(s); with 1 worker TensorFlow still prefetches "
+            "on a thread of tf.data's, JAX and PyTorch load on the training thread")
     ideal = n * max(step, load / 4)
     out["overlap.epoch_s.ideal"] = spread(
-        [ideal], "s", f"the best any pipeline could do with 4 workers: {n} x max(step, load / 4)")
+        [ideal], "s", f"the best any pipeline could do with 4 workers: {n} x max(step, load / 4) "
+        "(computed, not measured)")
     out["overlap.epoch_s.serial"] = spread(
-        [n * (load + step)], "s", f"loading and training one after the other: {n} x (load + step)")
+        [n * (load + step)], "s",
+        f"loading and training one after the other: {n} x (load + step) (computed)")
     return out
 
 
@@ -233,14 +237,16 @@ def read_vs_model(rounds: int, data_dir: Path) -> dict:
     model = volume_cnn()
     gen = DataGenerator(ids, labels, data_dir, batch_size=BATCH, n_classes=6, seed=0)
     serve_all(gen)  # once untimed: the files in the page cache, as in every later epoch
-    for _ in range(rounds):
-        _, sps, _, _, _, kept = measure_pipeline(gen, batches=len(gen) - 2, warmup=2, keep=8)
-        reader.append(sps)
-        model_rate.append(measure_model(model, kept, epochs=3))
+    for _ in range(rounds):  # a round: 5 epochs of reading (one lasts a few hundredths of a s)
+        epochs = [measure_pipeline(gen, batches=len(gen) - 2, warmup=2, keep=8)
+                  for _ in range(5)]
+        reader.append(statistics.median(e[1] for e in epochs))
+        model_rate.append(measure_model(model, epochs[0][5], epochs=3))
     return {
         "read.generator.samples_per_s": spread(
             reader, "samples/s", f"DataGenerator serving {len(ids)} volumes of 32x32x32 "
-            f"(.npy, page cache warm), batch {BATCH}, one worker, alone"),
+            f"(.npy, page cache warm), batch {BATCH}, one worker, alone; a round's figure is the "
+            "median of 5 epochs"),
         "read.model.samples_per_s": spread(
             model_rate, "samples/s", "notebook 01's small 3-D CNN training on batches in memory "
             "(steps alone, compile excluded)"),

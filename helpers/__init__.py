@@ -29,7 +29,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "environment": ("data_root", "setup_notebook"),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "image_loaders": (
-        "DecodeSample", "close_torch_loader", "fit_rate", "grain_loader", "keras_image_dataset",
+        "DecodeSample", "close_torch_loader", "epoch_batches", "fit_rate", "grain_loader",
+        "keras_image_dataset",
         "loader_rate", "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",
     ),
     "imagenette": ("get_imagenette", "write_imagenette_like"),
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "tfdata": ("volume_tf_data",),
     "throughput": ("fit_batches", "measure_model", "probe", "sweep_workers"),
     "throughput_plots": ("plot_ratios", "plot_sweep"),
+    "timeline": ("SleepyBatches", "StepCost", "fit_timeline", "plot_timeline"),
     "timing": ("best_epoch_seconds", "best_rates", "read_files", "serve_all"),
     "training_curves": ("plot_history",),
     "torchdata": ("VolumeFiles", "volume_torch_loader"),

@@ -43,8 +43,8 @@ from .throughput import _pydataset_adapter
 
 __all__ = [
     "DecodeSample", "ThreadScaling",
-    "close_torch_loader", "fit_rate", "grain_loader", "keras_image_dataset", "loader_rate",
-    "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",
+    "close_torch_loader", "epoch_batches", "fit_rate", "grain_loader", "keras_image_dataset",
+    "loader_rate", "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",
 ]
 
 
@@ -172,7 +172,7 @@ def close_torch_loader(loader) -> int:
 # ---------------------------------------------------------------------------------------
 # Measuring
 
-def _epoch(loader) -> Iterator:
+def epoch_batches(loader) -> Iterator:
     """One epoch of ``loader``'s batches as NumPy arrays, read the way ``fit()`` reads it.
 
     A ``PyDataset`` goes through Keras' own adapter, which runs its workers; tf.data, Grain
@@ -203,13 +203,13 @@ def loader_rate(make: Callable[[], object], rounds: int = 2,
     best, peak = 0.0, 0
     loader = make() if reuse else None
     if reuse:
-        for _ in _epoch(loader):
+        for _ in epoch_batches(loader):
             pass
     for _ in range(rounds):
         current = loader if reuse else make()
         with PeakMemory(include_children=True, interval=0.02) as mem:
             start, n = time.perf_counter(), 0
-            for batch in _epoch(current):
+            for batch in epoch_batches(current):
                 n += len(batch[0])
             best = max(best, n / (time.perf_counter() - start))
         peak = max(peak, mem.anon_peak)
