@@ -160,11 +160,21 @@ def close_torch_loader(loader) -> int:
     adapter, a variable of an earlier cell) keeps them alive. PyTorch has no public call for
     this, so it calls the iterator's own ``_shutdown_workers``, the one its ``__del__``
     runs; the loader starts new workers if it is iterated again.
+
+    A worker may die by a signal while it exits (seen here: a spawned worker that had
+    imported TensorFlow aborted during its interpreter's shutdown). PyTorch's SIGCHLD handler
+    then raises ``RuntimeError: ... killed by signal`` out of ``_shutdown_workers``, after its
+    ``finally`` block has already terminated and unregistered every worker: the workers are
+    stopped, which is what was asked, so that one error is not passed on.
     """
     iterator = getattr(loader, "_iterator", None)
     running = sum(w.is_alive() for w in getattr(iterator, "_workers", []))
     if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-        iterator._shutdown_workers()
+        try:
+            iterator._shutdown_workers()
+        except RuntimeError as err:
+            if "killed by signal" not in str(err):
+                raise
         loader._iterator = None
     return running
 

@@ -24,6 +24,7 @@ BACKEND_INDEPENDENT_MODULES = {
 }
 BACKEND_INDEPENDENT_TESTS = {
     "test_image_loaders.py::test_torch_loader_spawned_persistent_workers",  # torch's own workers
+    "test_image_loaders.py::test_close_torch_loader_passes_on_only_other_errors_than_a_worker_killed_on_exit",
     # the generators' batches without labels and their resumed positions: numpy only
     "test_generator.py::test_without_labels_batches_are_x_alone",
     "test_generator.py::test_resumed_epoch_is_the_rest_of_the_uninterrupted_one",

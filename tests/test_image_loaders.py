@@ -78,6 +78,33 @@ def test_torch_loader_spawned_persistent_workers(folder):
     assert il.close_torch_loader(loader) == 0  # closing twice is harmless
 
 
+class _Worker:
+    def is_alive(self) -> bool:
+        return True
+
+
+class _Iterator:
+    """A DataLoader iterator whose shutdown fails as PyTorch's SIGCHLD handler makes it."""
+
+    def __init__(self, message: str) -> None:
+        self._workers, self.message = [_Worker(), _Worker()], message
+
+    def _shutdown_workers(self) -> None:
+        raise RuntimeError(self.message)
+
+
+def test_close_torch_loader_passes_on_only_other_errors_than_a_worker_killed_on_exit():
+    class Loader:
+        _iterator = _Iterator("DataLoader worker (pid 20990) is killed by signal: Aborted. ")
+
+    loader = Loader()
+    assert il.close_torch_loader(loader) == 2
+    assert loader._iterator is None
+    Loader._iterator = _Iterator("something else went wrong")
+    with pytest.raises(RuntimeError, match="something else"):
+        il.close_torch_loader(Loader())
+
+
 def test_loader_rate_counts_an_epoch_and_peak_sees_allocations(folder, monkeypatch):
     from helpers.images import ImageFolderDataset
 
