@@ -99,7 +99,7 @@ def _gpus() -> list[str]:
     return [g.strip() for g in done.stdout.splitlines() if g.strip()]
 
 
-def provenance(args: argparse.Namespace) -> dict:
+def provenance(args: argparse.Namespace, load_before: list[float]) -> dict:
     import psutil
 
     return {
@@ -112,7 +112,7 @@ def provenance(args: argparse.Namespace) -> dict:
         "platform": platform.platform(),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/reference.py " + " ".join(sys.argv[1:]),
-        "rounds": args.rounds, "load_average_before": list(os.getloadavg()),
+        "rounds": args.rounds, "load_average_before": load_before,
     }
 
 
@@ -267,6 +267,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 3:
         parser.error("--rounds must be >= 3: a figure needs its spread")
+    load_before = list(os.getloadavg())  # 1, 5 and 15 minutes, before anything is measured
     keras.utils.set_random_seed(0)
     data_dir = data_root() / f"reference-volumes-{max(args.sizes)}"
     make_volume_dataset(data_dir, max(args.sizes), n_classes=6, seed=0, progress=False)
@@ -286,7 +287,7 @@ def main() -> None:
         t0 = time.perf_counter()
         results.update(parts[name]())
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
-    meta = provenance(args)
+    meta = provenance(args, load_before)
     meta["load_average_after"] = list(os.getloadavg())
     meta["seconds"] = round(time.perf_counter() - started)
     report = {"provenance": meta, "results": dict(sorted(results.items()))}
