@@ -277,11 +277,8 @@ class DataGenerator(keras.utils.PyDataset):
         self.epoch = int(epoch)
 
     def on_epoch_end(self) -> None:
-        """Move to the start of the next epoch's order.
-
-        ``fit()`` calls it after each epoch, and once more before the first (Keras 3's
-        ``EpochIterator.reset``), so the first epoch trained is epoch 1, not 0.
-        """
+        """Move to the next epoch's order (``fit()`` calls it after each epoch, and once before
+        the first: Keras 3's ``EpochIterator.reset``)."""
         self.set_epoch(self.epoch + 1)
 
     def batch_rows(self, index: int) -> np.ndarray:
