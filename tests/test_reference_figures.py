@@ -14,6 +14,7 @@ from tools.reference_figures import (
     fill,
     format_figure,
     load_results,
+    shown,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,12 +49,22 @@ def test_cited_figures_are_the_reference_medians(path: Path):
     left = PLACEHOLDER.findall(text)
     assert not left, f"placeholders not filled (run tools/reference_figures.py): {left}"
     results = load_results()
-    for shown, target, key in LINK.findall(text):
+    for text_shown, target, key in LINK.findall(text):
         assert (path.parent / target).resolve() == REFERENCE, f"{key}: link to {target}"
-        assert key in results, f"{path.name} cites {key!r}, which the reference run lacks"
-        assert shown == format_figure(results[key]), (
-            f"{path.name} shows {shown} for {key}; the reference median is "
-            f"{format_figure(results[key])}: run tools/reference_figures.py")
+        name = key.partition("|")[0]
+        assert name in results, f"{path.name} cites {name!r}, which the reference run lacks"
+        assert text_shown == shown(key, results), (
+            f"{path.name} shows {text_shown} for {key}; the reference run gives "
+            f"{shown(key, results)}: run tools/reference_figures.py")
+
+
+def test_a_range_shows_the_spread_of_the_rounds():
+    results = {"r": {"median": 5.54, "min": 2.8, "max": 7.24, "rounds": 5, "unit": "x"},
+               "s": {"median": 25400.0, "min": 13225.0, "max": 27934.0, "rounds": 5,
+                     "unit": "samples/s"}}
+    rel = "../benchmarks/results/reference_cpu_2core.json"
+    assert fill("⟦r|range⟧", results, rel) == f'[5.5× (2.8–7.2× over 5 rounds)]({rel} "r|range")'
+    assert shown("s|range", results) == "25,000 samples/s (13,000–28,000 samples/s over 5 rounds)"
 
 
 def test_fill_turns_placeholders_into_links_and_refreshes_old_figures():

@@ -8,6 +8,7 @@ links whose text is the figure and whose title is its key, for example
 
 A writer types the placeholder ``⟦workers.io_wait.speedup_threads_4⟧``; this tool turns it
 into such a link, and after a new reference run it rewrites every link's figure from the file.
+``⟦key|range⟧`` shows the spread too: ``5.5× (2.8–7.2× over 5 rounds)``.
 tests/test_reference_figures.py checks that no placeholder is left and that every cited
 figure is the file's median.
 
@@ -22,13 +23,14 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["LINK", "PLACEHOLDER", "REFERENCE", "fill", "format_figure", "load_results"]
+__all__ = ["LINK", "PLACEHOLDER", "REFERENCE", "fill", "format_figure", "format_spread",
+           "load_results", "shown"]
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "benchmarks" / "results" / "reference_cpu_2core.json"
-PLACEHOLDER = re.compile(r"⟦([\w.]+)⟧")
+PLACEHOLDER = re.compile(r"⟦([\w.]+(?:\|range)?)⟧")
 LINK = re.compile(r"\[([^\]]*)\]\(((?:\.\./)*benchmarks/results/reference_[\w-]+\.json) "
-                  r"\"([\w.]+)\"\)")
+                  r"\"([\w.]+(?:\|range)?)\"\)")
 
 
 def load_results(path: Path = REFERENCE) -> dict[str, dict]:
@@ -50,6 +52,23 @@ def format_figure(figure: dict) -> str:
     return f"{m:.3g} {unit}"
 
 
+def format_spread(figure: dict) -> str:
+    """The median with the range of the rounds: ``5.5× (2.8–7.2× over 5 rounds)``."""
+    low = format_figure(figure | {"median": figure["min"]})
+    high = format_figure(figure | {"median": figure["max"]})
+    unit = re.search(r"[^\d,.]*$", high).group(0)  # "×", " s": the unit once, after the range
+    return (f"{format_figure(figure)} ({low[:len(low) - len(unit)]}–{high} "
+            f"over {figure['rounds']} rounds)")
+
+
+def shown(key: str, results: dict[str, dict]) -> str:
+    """What the prose shows for ``key`` (``name`` or ``name|range``)."""
+    name, _, style = key.partition("|")
+    if name not in results:
+        raise KeyError(f"{name!r} is not in the reference results (keys: {sorted(results)})")
+    return format_spread(results[name]) if style else format_figure(results[name])
+
+
 def fill(text: str, results: dict[str, dict], relative: str) -> str:
     """``text`` with placeholders turned into links and every link's figure refreshed.
 
@@ -57,9 +76,7 @@ def fill(text: str, results: dict[str, dict], relative: str) -> str:
     """
 
     def link(key: str) -> str:
-        if key not in results:
-            raise KeyError(f"{key!r} is not in the reference results (keys: {sorted(results)})")
-        return f'[{format_figure(results[key])}]({relative} "{key}")'
+        return f'[{shown(key, results)}]({relative} "{key}")'
 
     text = PLACEHOLDER.sub(lambda m: link(m.group(1)), text)
     return LINK.sub(lambda m: link(m.group(3)), text)
