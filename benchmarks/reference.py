@@ -13,7 +13,7 @@ a loader that sleeps a fixed time per batch (standing for a slow disk), a pure-P
 volumes of notebooks 01-05): memory held by ``fit(X, y)`` against a generator, and how fast
 the generator reads against how fast the model trains.
 
-    python benchmarks/reference.py                     # about 10 minutes on 2 cores
+    python benchmarks/reference.py                     # about 2 minutes on 2 cores
     python benchmarks/reference.py --out benchmarks/results/reference_MYMACHINE.json
 
 Run it on a quiet machine (nothing else running): the load average before and after is
@@ -63,7 +63,7 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "reference_cpu_2core.json"
 # Known-cost workloads: the same numbers as notebook 05 uses.
 KNOWN_BATCH = 8                      # samples per batch of the known-cost loaders
 IO_SECONDS_PER_SAMPLE = 0.0025       # 20 ms a batch of 8: a slow disk
-PYTHON_OPS_PER_SAMPLE = 25_000       # about 20 ms a batch: CPU work that holds the GIL
+PYTHON_OPS_PER_SAMPLE = 25_000       # 10-20 ms a batch of 8: CPU work that holds the GIL
 OVERLAP = {"n_batches": 16, "load_seconds": 0.2, "step_seconds": 0.05}
 BATCH = 32                           # the volumes' batch (notebooks 01-05)
 
