@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -256,13 +258,66 @@ def read_vs_model(rounds: int, data_dir: Path) -> dict:
     }
 
 
+# ---------------------------------------------------------------------------------------
+# Image folders (notebook 06): every loader fit() takes, on an Imagenette-size stand-in
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def images_study(rounds: int, per_class: int) -> dict:
+    """Samples/s of each image loader alone and through fit(); every round reads each loader
+    once, in turn (``benchmarks/image_loaders.py``'s loaders). Their memory is that script's
+    part 3: one process that runs every loader in turn holds memory from round to round."""
+    import image_loaders as bench  # benchmarks/image_loaders.py, beside this file
+
+    from helpers import ImageFolderDataset, fit_rate, list_image_files, small_image_cnn
+
+    folder = bench.standin(data_root() / "imagenette", per_class)
+    n = len(list_image_files(folder)[0])
+    model = small_image_cnn(bench.SIZE, 10)
+    batches = [ImageFolderDataset(folder, bench.SIZE, bench.BATCH, seed=0)[i] for i in range(4)]
+    makers = bench.loaders(folder)
+    alone = {name: [] for name in makers}
+    fits, model_rate = {name: [] for name in makers}, []
+    for r in range(rounds):
+        model_rate.append(measure_model(model, batches, epochs=2))
+        for name, make in makers.items():
+            reuse = name in bench.REUSED
+            with bench.quiet(name):
+                rate, _ = loader_rate(make, 1, reuse=reuse)
+                fits[name].append(fit_rate(model, make, n, bench.BATCH, 1, warmup=r == 0,
+                                           reuse=reuse))
+            alone[name].append(rate)
+        gc.collect()
+    where = (f"{n:,} JPEG/PNG files of a stand-in in Imagenette's layout, batch {bench.BATCH}, "
+             "160x160")
+    out = {"images.model.samples_per_s": spread(
+        model_rate, "samples/s", "notebook 06's small CNN training on 4 batches in memory")}
+    base = "PyDataset, 1 worker"
+    for name in makers:
+        key = f"images.{_slug(name)}"
+        out[f"{key}.alone"] = spread(alone[name], "samples/s", f"{name} served alone: {where}")
+        out[f"{key}.fit"] = spread(fits[name], "samples/s", f"{name} through one fit() epoch "
+                                   f"of notebook 06's small CNN: {where}")
+        if name != base:
+            for how, rates in (("alone", alone), ("fit", fits)):
+                out[f"{key}.{how}_vs_1_worker"] = spread(
+                    [a / b for a, b in zip(rates[name], rates[base], strict=True)], "x",
+                    f"{name} against the one-worker (Pillow) PyDataset, "
+                    f"{'alone' if how == 'alone' else 'through fit()'}, same round")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--per-class", type=int, default=950,
+                        help="images per class of the image folder (Imagenette: about 950)")
     parser.add_argument("--only", nargs="+", default=None,
-                        choices=["workers", "wait", "overlap", "memory", "read"],
+                        choices=["workers", "wait", "overlap", "memory", "read", "images"],
                         help="run these parts only, and merge them into --out")
     args = parser.parse_args()
     if args.rounds < 3:
@@ -278,6 +333,7 @@ def main() -> None:
         "overlap": lambda: overlap_study(args.rounds),
         "read": lambda: read_vs_model(max(args.rounds, 5), data_dir),
         "memory": lambda: memory_slopes(args.rounds, data_dir, sorted(args.sizes)),
+        "images": lambda: images_study(args.rounds, args.per_class),
     }
     results: dict = {}
     if args.only and args.out.exists():

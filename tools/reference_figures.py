@@ -47,6 +47,8 @@ def format_figure(figure: dict) -> str:
         return f"{float(f'{m:.2g}'):,.0f} samples/s"
     if unit == "MiB/MiB":
         return f"{m:.2f} MiB"
+    if unit == "MiB":
+        return f"{m:,.0f} MiB"
     if unit == "s":
         return f"{m:.2f} s"
     return f"{m:.3g} {unit}"
