@@ -59,6 +59,7 @@ from helpers.atomic import write_text_atomic  # noqa: E402
 from helpers.image_loaders import loader_rate  # noqa: E402
 from helpers.quiet import c_stderr_silenced  # noqa: E402
 from helpers.throughput import measure_pipeline  # noqa: E402
+from helpers.timeline import fit_timeline  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "reference_cpu_2core.json"
 
@@ -188,25 +189,20 @@ def epoch_end_wait(rounds: int) -> dict:
 
 def overlap_study(rounds: int) -> dict:
     """fit() on a sleeping loader with a step of known cost: 1, 2, 4 thread workers."""
-    try:
-        from helpers.timeline import fit_timeline
-    except ImportError:
-        print("overlap: skipped, helpers.timeline is not there")
-        return {}
     n, load, step = OVERLAP["n_batches"], OVERLAP["load_seconds"], OVERLAP["step_seconds"]
     out = {}
     for w in (1, 2, 4):
-        epochs = [fit_timeline(n, load, step, workers=w).epoch_seconds[0] for _ in range(rounds)]
+        runs = [fit_timeline(n, load, step, workers=w) for _ in range(rounds)]
         out[f"overlap.epoch_s.workers_{w}"] = spread(
-            epochs, "s", f"one fit() epoch of {n} batches, loading {load:g} s and a step of "
+            [t.epoch_seconds[0] for t in runs], "s",
+            f"one fit() epoch of {n} batches, loading {load:g} s and a step of "
             f"{step:g} s each, {w} thread worker(s); with 1 worker TensorFlow still prefetches "
             "on a thread of tf.data's, JAX and PyTorch load on the training thread")
-    ideal = n * max(step, load / 4)
-    out["overlap.epoch_s.ideal"] = spread(
-        [ideal], "s", f"the best any pipeline could do with 4 workers: {n} x max(step, load / 4) "
-        "(computed, not measured)")
+    out["overlap.epoch_s.ideal"] = spread(  # runs: the 4 workers' (Timeline's own formulas)
+        [runs[0].ideal_seconds], "s", f"the best any pipeline could do with 4 workers: {n} x "
+        "max(step, load / 4) (computed, not measured)")
     out["overlap.epoch_s.serial"] = spread(
-        [n * (load + step)], "s",
+        [runs[0].serial_seconds], "s",
         f"loading and training one after the other: {n} x (load + step) (computed)")
     return out
 
