@@ -33,6 +33,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "keras_image_dataset",
         "loader_rate", "small_image_cnn", "tf_data_loader", "thread_scaling", "torch_loader",
     ),
+    "image_cache": ("CachedImageDataset", "ImageCache", "build_image_cache"),
     "imagenette": ("get_imagenette", "write_imagenette_like"),
     "images": ("ImageFolderDataset", "list_image_files"),
     "memory": (
