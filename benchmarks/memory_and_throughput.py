@@ -1,4 +1,4 @@
-"""The figures of notebook 08: peak memory of training, and samples/s of each reader.
+"""The figures of notebook 09: peak memory of training, and samples/s of each reader.
 
 Memory: peak anonymous memory (RssAnon, or USS) and peak RSS of one training epoch from
 in-memory float32 arrays, from ``helpers.DataGenerator`` and from

@@ -1,11 +1,11 @@
 """Peak memory of one training epoch: from in-memory arrays, DataGenerator, or a packed reader.
 
-Notebook 08 writes one measurement by hand first; ``memory_study`` repeats it for every mode
+Notebook 09 writes one measurement by hand first; ``memory_study`` repeats it for every mode
 and dataset size. Each run trains in a fresh Python process (``python -m
 helpers.memory_study MODE N DATA_DIR [PACKED_DIR]``), so memory held by earlier work cannot
 hide what a run adds. A run reports two peaks of the whole process (``helpers.memory``):
 anonymous memory, what it really holds (RssAnon, or USS where ``/proc`` is missing), and
-RSS, which also counts pages of memory-mapped files it touched. Notebook 08 and
+RSS, which also counts pages of memory-mapped files it touched. Notebook 09 and
 ``benchmarks/memory_and_throughput.py`` draw their memory figures from it.
 """
 

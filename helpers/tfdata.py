@@ -1,6 +1,6 @@
 """The course's ``tf.data`` reader of per-sample ``.npy`` files (TensorFlow backend only).
 
-Notebook 07 builds its pipeline with it and compares it with ``DataGenerator``; notebook 08
+Notebook 08 builds its pipeline with it and compares it with ``DataGenerator``; notebook 09
 and ``benchmarks/memory_and_throughput.py`` time it. TensorFlow is imported only when
 ``volume_tf_data`` is called, so the rest of ``helpers`` runs on every Keras backend.
 """

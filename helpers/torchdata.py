@@ -1,7 +1,7 @@
 """The course's PyTorch ``DataLoader`` over per-sample ``.npy`` files (any Keras backend).
 
 Keras' ``fit()`` accepts a ``torch.utils.data.DataLoader`` on TensorFlow, JAX and PyTorch
-alike (PyTorch must be installed). Notebook 07 puts this loader beside ``DataGenerator`` and
+alike (PyTorch must be installed). Notebook 08 puts this loader beside ``DataGenerator`` and
 ``tf.data``. ``VolumeFiles`` is the map-style dataset the loader reads from: one sample per
 index. It lives in a module, not in a notebook, because worker processes started with
 ``spawn`` (or ``forkserver``) receive it pickled and import its class by name.

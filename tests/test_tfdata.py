@@ -1,4 +1,4 @@
-"""helpers.tfdata: the tf.data reader of notebooks 07 and 08."""
+"""helpers.tfdata: the tf.data reader of notebooks 08 and 09."""
 
 from __future__ import annotations
 
