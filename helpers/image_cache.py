@@ -35,7 +35,7 @@ import numpy as np
 
 from .decode import DECODERS, load_image
 from .generator import check_start_batch, epoch_order, resolve_seed, shard_rows, shard_size
-from .images import list_image_files
+from .images import CROP_SCALE, list_image_files
 
 __all__ = ["MANIFEST", "CachedImageDataset", "ImageCache", "build_image_cache"]
 
@@ -257,6 +257,10 @@ class CachedImageDataset(keras.utils.PyDataset):
             once per epoch (``helpers.generator.epoch_order``, as the course's other
             generators).
         seed: makes the order reproducible; ``None`` draws one.
+        augment: a random crop (``CROP_SCALE`` of each side, resized back) and a left-right
+            flip per image, on the CPU with Pillow, drawn from ``(seed, epoch, batch)`` as
+            ``ImageFolderDataset`` draws them: the augmentation notebook 07 moves into the
+            model instead (``helpers.feeding.augmentation_layers``).
         dtype: of ``X``: ``"float32"`` (pixel values in ``[0, 255]``, what
             ``ImageFolderDataset`` and ``image_dataset_from_directory`` give) or ``"uint8"``
             (a quarter of the bytes to copy to the accelerator; the model converts them).
@@ -268,7 +272,7 @@ class CachedImageDataset(keras.utils.PyDataset):
     """
 
     def __init__(self, cache: ImageCache, batch_size: int = 32, shuffle: bool = True,
-                 seed: int | None = None, dtype: str = "float32",
+                 seed: int | None = None, augment: bool = False, dtype: str = "float32",
                  shard: tuple[int, int] | None = None, shard_remainder: str = "pad",
                  epoch: int = 0, start_batch: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -280,6 +284,7 @@ class CachedImageDataset(keras.utils.PyDataset):
         if dtype not in ("float32", "uint8"):
             raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
         self.cache, self.batch_size, self.shuffle = cache, int(batch_size), shuffle
+        self.augment = bool(augment)
         self.dtype = np.dtype(dtype)
         self.seed = resolve_seed(seed)
         self._shard_size = shard_size(len(cache), shard, shard_remainder)
@@ -319,4 +324,25 @@ class CachedImageDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self.batch_rows(index)
         X = self.cache.images[rows]  # one gather from the memory map, in the epoch's order
+        if self.augment:
+            X = self._augmented(X, index)
         return X.astype(self.dtype, copy=False), self.cache.labels[rows]
+
+    def _augmented(self, X: np.ndarray, index: int) -> np.ndarray:
+        """Each image cropped at random, resized back and maybe flipped (Pillow, CPU)."""
+        from PIL import Image
+
+        rng = np.random.default_rng([self.seed, self.epoch, self.start_batch + index])
+        scales = rng.uniform(*CROP_SCALE, size=(len(X), 2))
+        offsets, flips = rng.random((len(X), 2)), rng.random(len(X)) < 0.5
+        height, width = X.shape[1:3]
+        out = np.empty_like(X)
+        for j, image in enumerate(X):
+            w, h = scales[j, 0] * width, scales[j, 1] * height
+            left, top = offsets[j, 0] * (width - w), offsets[j, 1] * (height - h)
+            img = Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR,
+                                                box=(left, top, left + w, top + h))
+            if flips[j]:
+                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            out[j] = np.asarray(img)
+        return out
