@@ -27,6 +27,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "distributed": ("free_port", "run_children", "train_job", "train_local", "train_tf_job"),
     "endless": ("EndlessDataset", "waves"),
     "environment": ("data_root", "setup_notebook"),
+    "faults": ("FailingBatches", "KeepingBatches"),
+    "feeding": ("IndexBatches", "ResidentImages", "augmentation_layers", "loader_cpu_seconds"),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "image_loaders": (
         "DecodeSample", "close_torch_loader", "epoch_batches", "fit_rate", "grain_loader",

@@ -50,6 +50,11 @@ BACKEND_INDEPENDENT_TESTS = {
         "test_batch_i_depends_on_seed_and_i_alone", "test_has_no_length_and_no_negative_batches",
         "test_bad_arguments_are_named", "test_waves_hold_the_frequency_of_their_label")),
     "test_resume.py::test_latest_checkpoint_skips_partial_and_other_files",
+    # the benchmark's CPU path: numpy loaders and tf.data, whatever Keras' backend
+    "test_feed_gpu.py::test_cpu_path_measures_every_rung_and_computes_the_table",
+    "test_feed_gpu.py::test_index_batches_serve_every_row_once_per_epoch_reshuffled",
+    "test_feed_gpu.py::test_loader_cpu_seconds_counts_this_thread_only",
+    "test_feed_gpu.py::test_gpu_busy_without_nvidia_smi_says_none",
     "test_resume.py::test_fit_resumable_refuses_what_cannot_resume",
 }
 

@@ -10,10 +10,10 @@ import pytest
 from tools.reference_figures import (
     LINK,
     PLACEHOLDER,
-    REFERENCE,
     fill,
     format_figure,
     load_results,
+    reference_files,
     shown,
 )
 
@@ -29,8 +29,9 @@ def _prose(path: Path) -> str:
     return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
 
 
-def test_the_reference_file_says_where_and_how_it_was_measured():
-    report = json.loads(REFERENCE.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("reference", reference_files(), ids=lambda p: p.name)
+def test_the_reference_file_says_where_and_how_it_was_measured(reference: Path):
+    report = json.loads(reference.read_text(encoding="utf-8"))
     meta = report["provenance"]
     for field in ("cpu", "cores", "memory_gib", "gpus", "backend", "versions", "date",
                   "command", "rounds", "load_average_before", "load_average_after"):
@@ -44,14 +45,24 @@ def test_the_reference_file_says_where_and_how_it_was_measured():
                                       and key.endswith((".ideal", ".serial"))), key
 
 
+def test_reference_files_share_no_key():
+    seen: dict[str, str] = {}
+    for path in reference_files():
+        for key in load_results(path):
+            assert key not in seen, f"{key} is in {seen[key]} and {path.name}"
+            seen[key] = path.name
+
+
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
 def test_cited_figures_are_the_reference_medians(path: Path):
     text = _prose(path)
     left = PLACEHOLDER.findall(text)
     assert not left, f"placeholders not filled (run tools/reference_figures.py): {left}"
-    results = load_results()
+    files = {p: load_results(p) for p in reference_files()}
     for text_shown, target, key in LINK.findall(text):
-        assert (path.parent / target).resolve() == REFERENCE, f"{key}: link to {target}"
+        reference = (path.parent / target).resolve()
+        assert reference in files, f"{key}: link to {target}, not a reference file"
+        results = files[reference]
         name = key.partition("|")[0]
         assert name in results, f"{path.name} cites {name!r}, which the reference run lacks"
         assert text_shown == shown(key, results), (

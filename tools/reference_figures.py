@@ -1,13 +1,15 @@
 """Put the reference results into the prose, and keep them in step (maintainers only).
 
-The notebooks and README cite figures of the committed reference run
-(``benchmarks/results/reference_cpu_2core.json``, written by ``benchmarks/reference.py``) as
-links whose text is the figure and whose title is its key, for example
+The notebooks and README cite figures of the committed reference runs
+(``benchmarks/results/reference_*.json``: ``reference_cpu_2core.json`` written by
+``benchmarks/reference.py``, ``reference_feed_cpu.json`` by ``benchmarks/feed_gpu.py``; their
+keys do not overlap) as links whose text is the figure and whose title is its key, for example
 
     [3.8×](../benchmarks/results/reference_cpu_2core.json "workers.io_wait.speedup_threads_4")
 
 A writer types the placeholder ``⟦workers.io_wait.speedup_threads_4⟧``; this tool turns it
-into such a link, and after a new reference run it rewrites every link's figure from the file.
+into such a link to the file that holds the key, and after a new reference run it rewrites
+every link's figure from its file.
 ``⟦key|range⟧`` shows the spread too: ``5.5× (2.8–7.2× over 5 rounds)``.
 tests/test_reference_figures.py checks that no placeholder is left and that every cited
 figure is the file's median.
@@ -23,14 +25,19 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["LINK", "PLACEHOLDER", "REFERENCE", "fill", "format_figure", "format_spread",
-           "load_results", "shown"]
+__all__ = ["LINK", "PLACEHOLDER", "REFERENCE", "fill", "fill_from_files", "format_figure",
+           "format_spread", "load_results", "reference_files", "shown"]
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "benchmarks" / "results" / "reference_cpu_2core.json"
 PLACEHOLDER = re.compile(r"⟦([\w.]+(?:\|range)?)⟧")
 LINK = re.compile(r"\[([^\]]*)\]\(((?:\.\./)*benchmarks/results/reference_[\w-]+\.json) "
                   r"\"([\w.]+(?:\|range)?)\"\)")
+
+
+def reference_files() -> list[Path]:
+    """Every committed reference file, ``benchmarks/results/reference_*.json``."""
+    return sorted(REFERENCE.parent.glob("reference_*.json"))
 
 
 def load_results(path: Path = REFERENCE) -> dict[str, dict]:
@@ -51,6 +58,12 @@ def format_figure(figure: dict) -> str:
         return f"{m:,.0f} MiB"
     if unit == "s":
         return f"{m:.2f} s"
+    if unit == "%":
+        return f"{m:.0f} %"
+    if unit == "cores":
+        return "< 0.01 cores" if m < 0.01 else f"{m:.2g} cores"
+    if unit == "accuracy":
+        return f"{m:.2f}"
     return f"{m:.3g} {unit}"
 
 
@@ -84,6 +97,29 @@ def fill(text: str, results: dict[str, dict], relative: str) -> str:
     return LINK.sub(lambda m: link(m.group(3)), text)
 
 
+def fill_from_files(text: str, document_dir: Path) -> str:
+    """``fill`` with every reference file: a placeholder links to the file holding its key,
+    a link is refreshed from the file it points to."""
+    by_file = {path: load_results(path) for path in reference_files()}
+
+    def holder(key: str) -> Path:
+        name = key.partition("|")[0]
+        found = [path for path, results in by_file.items() if name in results]
+        if len(found) != 1:
+            raise KeyError(f"{name!r} is in {len(found)} reference files (needs exactly one): "
+                           f"{[p.name for p in found]}")
+        return found[0]
+
+    def rel(path: Path) -> str:
+        return os.path.relpath(path, document_dir)
+
+    def link(key: str, path: Path) -> str:
+        return f'[{shown(key, by_file[path])}]({rel(path)} "{key}")'
+
+    text = PLACEHOLDER.sub(lambda m: link(m.group(1), holder(m.group(1))), text)
+    return LINK.sub(lambda m: link(m.group(3), (document_dir / m.group(2)).resolve()), text)
+
+
 def _documents() -> list[Path]:
     notebooks = sorted(p for p in (ROOT / "notebooks").rglob("[0-9][0-9]_*.ipynb")
                        if ".ipynb_checkpoints" not in p.parts)
@@ -91,18 +127,17 @@ def _documents() -> list[Path]:
 
 
 def main(paths: list[Path]) -> None:
-    results = load_results()
     for path in paths or _documents():
-        relative = os.path.relpath(REFERENCE, path.resolve().parent)
+        here = path.resolve().parent
         if path.suffix == ".ipynb":
             nb = json.loads(path.read_text(encoding="utf-8"))
             for cell in nb["cells"]:
                 if cell["cell_type"] == "markdown":
                     src = "".join(cell["source"])
-                    cell["source"] = fill(src, results, relative).splitlines(keepends=True)
+                    cell["source"] = fill_from_files(src, here).splitlines(keepends=True)
             new = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
         else:
-            new = fill(path.read_text(encoding="utf-8"), results, relative)
+            new = fill_from_files(path.read_text(encoding="utf-8"), here)
         if new != path.read_text(encoding="utf-8"):
             path.write_text(new, encoding="utf-8")
             print(f"updated {path.relative_to(ROOT)}")
