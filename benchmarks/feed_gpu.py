@@ -58,8 +58,8 @@ from helpers.cifar_standin import write_cifar10_like  # noqa: E402
 from helpers.environment import data_root  # noqa: E402
 from helpers.feeding import (  # noqa: E402
     IndexBatches,
+    RandomShift,
     ResidentImages,
-    augmentation_layers,
     loader_cpu_seconds,
 )
 from helpers.image_cache import CachedImageDataset, build_image_cache  # noqa: E402
@@ -68,6 +68,7 @@ from helpers.images import ImageFolderDataset  # noqa: E402
 from helpers.memory import MB  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+PER_CORE = "images per CPU-second"
 SIZE = (160, 160)
 BATCH = 64             # image folder batches (ResNet-50-class models train at 64-256)
 CIFAR_BATCH = 256      # CIFAR-10 batches
@@ -77,29 +78,31 @@ CIFAR_BATCH = 256      # CIFAR-10 batches
 # (needs an assumption no source states). Details and more: the course's perf-anchors review.
 GPU_RATES = [
     {"gpu": "T4", "workload": "cifar_cnn", "rate": 5_700, "kind": "EST",
-     "basis": "ResNet-9 (24 epochs in 75 s on a V100, Lambda Labs) x NVIDIA's T4/V100 ratio "
-              "of ResNet-50 inference (1198 / 3382 img/s); a smaller CNN runs faster",
+     "basis": "a floor: ResNet-9 (24 epochs in 75 s on a V100, Lambda Labs) x NVIDIA's T4/V100 "
+              "ResNet-50 inference ratio (1198 / 3382 img/s, DeepLearningExamples); a smaller "
+              "CNN may run 2-5x faster",
      "source": "https://lambdalabs.com/blog/resnet9-train-to-94-cifar10-accuracy-in-100-seconds"},
     {"gpu": "A100", "workload": "cifar_cnn", "rate": 129_000, "kind": "derived",
-     "basis": "airbench94: 9.9 epochs of 50,000 images in 3.83 s on one A100 (a lower bound: "
-              "the time includes set-up and evaluation)",
+     "basis": "airbench94's own network and code: 9.9 epochs of 50,000 images in 3.83 s on one "
+              "A100 (a lower bound: the time includes set-up and evaluation)",
      "source": "https://arxiv.org/html/2404.00498v2"},
     {"gpu": "H100", "workload": "cifar_cnn", "rate": 129_000, "kind": "EST",
-     "basis": "the A100 figure: an H100 is at least as fast (no published CIFAR-10 figure)",
+     "basis": "the A100 figure, assuming an H100 is at least as fast (no published figure)",
      "source": "https://arxiv.org/html/2404.00498v2"},
     {"gpu": "T4", "workload": "resnet50_160", "rate": 830, "kind": "EST",
-     "basis": "NVIDIA's T4 ResNet-50 inference (1198 img/s, 224 px) / the V100's "
-              "inference-to-training ratio (3382 / 1200) x (224/160)^2",
+     "basis": "the top of 425-830: NVIDIA's T4 ResNet-50 inference (1198 img/s, 224 px, mixed "
+              "precision) / the V100's inference-to-training ratio (3382 / 1200) x (224/160)^2",
      "source": "https://github.com/NVIDIA/DeepLearningExamples/tree/master/PyTorch/"
                "Classification/ConvNets/resnet50v1.5"},
     {"gpu": "A100", "workload": "resnet50_160", "rate": 3_040, "kind": "derived",
-     "basis": "FFCV ResNet-50, 160-192 px progressive resizing, 88 epochs of ImageNet in "
-              "77.2 min on 8 A100s",
+     "basis": "FFCV ResNet-50: 88 epochs of ImageNet in 77.2 min on 8 A100s, 160-192 px "
+              "progressive resizing, mixed precision, evaluation included",
      "source": "https://github.com/libffcv/ffcv-imagenet"},
-    {"gpu": "H100", "workload": "resnet50_160", "rate": 7_000, "kind": "derived",
-     "basis": "MLPerf Training v3.0, one DGX H100: about 56,000 img/s at 224 px over 8 GPUs "
-              "(at 160 px at least this)",
-     "source": "https://github.com/mlcommons/training_results_v3.0"},
+    {"gpu": "H100", "workload": "resnet50_160", "rate": 7_000, "kind": "EST",
+     "basis": "MLPerf Training v3.0, one DGX H100: about 56,000 img/s over 8 GPUs at 224 px "
+              "(MXNet + DALI, mixed precision); at 160 px up to about 13,700 (FLOP scaling)",
+     "source": "https://github.com/mlcommons/training_results_v3.0/blob/9f08e30cbe2fed7cd12bea"
+               "174729b3904124c7bc/NVIDIA/results/dgxh100_ngc23.04_mxnet/resnet/result_0.txt"},
 ]
 COLAB_LOADER_CORES = 1
 """Colab's free and standard runtimes have 2 vCPUs (one physical core); one drives the
@@ -141,8 +144,8 @@ def per_core(name: str, dataset, batches: int, rounds: int, what: str) -> dict:
     out = loader_cpu_seconds(dataset, batches=batches, rounds=rounds)
     rates = [out["samples"] / c for c in out["cpu"]]
     print(f"  {name:<28}{statistics.median(rates):>12,.0f} images per CPU-second", flush=True)
-    return {f"feed.{name}.rate": spread(rates, "samples/s", f"{what}: images per CPU-second "
-                                        "(one thread builds the batches)"),
+    return {f"feed.{name}.rate": spread(rates, PER_CORE, f"{what} (one thread builds the "
+                                        "batches)"),
             f"feed.{name}.cpu_ms_per_batch": spread([c * 1e3 for c in out["cpu"]], "ms",
                                                     f"{what}: CPU ms per batch")}
 
@@ -214,8 +217,8 @@ def build_study(folder: Path, work: Path, rounds: int) -> dict:
     print(f"  cache build: {statistics.median(rates):,.0f} images per CPU-second; "
           f"{len(cache):,} images: JPEG folder {jpeg_mib:,.0f} MiB, cache "
           f"{cache.nbytes / MB:,.0f} MiB", flush=True)
-    return {"feed.cache.build_rate": spread(rates, "samples/s", "build_image_cache: images "
-                                            "decoded and written per CPU-second"),
+    return {"feed.cache.build_rate": spread(rates, PER_CORE, "build_image_cache: images "
+                                            "decoded and written"),
             "feed.cache.size_vs_jpeg": spread(sizes, "x", "the cache's bytes (uint8 160x160) "
                                               "against the JPEG folder's")}
 
@@ -264,6 +267,71 @@ def memory_study(small: Path, large: Path, work: Path, rounds: int) -> dict:
     return out
 
 
+_STEP_TIMES = """
+import json, sys, time
+import keras
+import numpy as np
+from helpers.feeding import RandomShift, augmentation_layers
+from helpers.image_loaders import small_image_cnn
+
+side, batch, steps, rounds = (int(a) for a in sys.argv[1:5])
+x = np.random.default_rng(0).integers(0, 256, (batch * steps, side, side, 3)).astype("float32")
+y = np.arange(len(x)) % 10
+out = {}
+for name, front in (("none", []), ("shift", [RandomShift(0.1, seed=1)]),
+                    ("zoom", [augmentation_layers(seed=1)])):
+    model = keras.Sequential([keras.Input((side, side, 3)), *front,
+                              small_image_cnn((side, side), 10)])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compiles
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        times.append(1e3 * (time.perf_counter() - start) / steps)
+    out[name] = {"ms": times, "jit_compile": bool(model.jit_compile)}
+print(json.dumps(out))
+"""
+
+
+def augment_step_study(rounds: int, side: int = 64, steps: int = 8,
+                       backends: list[str] | None = None) -> dict:
+    """Train-step time of a small CNN with no augmentation, with ``RandomShift`` and with
+    Keras' ``RandomZoom`` + ``RandomFlip`` in front, on every installed backend (a child
+    process each): Keras' zoom turns ``jit_compile`` off for the whole step."""
+    from helpers.backends import installed_backends
+
+    root = str(Path(__file__).resolve().parents[1])
+    out: dict = {}
+    for backend in backends or installed_backends():
+        env = os.environ | {"KERAS_BACKEND": backend, "PYTHONPATH": root + os.pathsep
+                            + os.environ.get("PYTHONPATH", "")}
+        done = subprocess.run([sys.executable, "-c", _STEP_TIMES, str(side), str(BATCH),
+                               str(steps), str(rounds)], capture_output=True, text=True,
+                              env=env)
+        if done.returncode:
+            print(f"  {backend}: failed\n{done.stderr[-800:]}", flush=True)
+            continue
+        times = json.loads(done.stdout.strip().splitlines()[-1])
+        for name, row in times.items():
+            jit = "jit" if row["jit_compile"] else "no jit"
+            out[f"feed.augment_step.{backend}.{name}"] = spread(
+                row["ms"], "ms", f"a train step of the small CNN on {BATCH} images of "
+                f"{side}x{side} px, augmentation: {name} ({backend}, jit_compile "
+                f"{row['jit_compile']})")
+            print(f"  {backend:<11}{name:<6}{statistics.median(row['ms']):8.1f} ms a step "
+                  f"({jit})", flush=True)
+        out[f"feed.augment_step.{backend}.zoom_vs_shift"] = spread(
+            [z / s for z, s in zip(times["zoom"]["ms"], times["shift"]["ms"], strict=True)],
+            "x", f"step time with Keras' RandomZoom + RandomFlip against RandomShift "
+            f"({backend})")
+    return out
+
+
+WHERE = {"cpu": "in the loader (CPU: crop 80-100 % of each side, resize back, flip)",
+         "model": "in the model (RandomShift: shift up to 10 % of a side, flip)"}
+
+
 def learning_study(folder: Path, val_folder: Path, work: Path, rounds: int,
                    epochs: int) -> dict:
     """Validation accuracy after ``epochs`` epochs, augmentation on the CPU (in the loader)
@@ -278,7 +346,7 @@ def learning_study(folder: Path, val_folder: Path, work: Path, rounds: int,
             keras.utils.set_random_seed(seed)
             layers = [keras.Input((*SIZE, 3))]
             if where == "model":
-                layers.append(augmentation_layers(seed=seed))
+                layers.append(RandomShift(0.1, seed=seed))
             model = keras.Sequential([*layers, small_image_cnn(SIZE, len(train.class_names))])
             model.compile(optimizer=keras.optimizers.Adam(learning_rate=2e-3),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -291,8 +359,8 @@ def learning_study(folder: Path, val_folder: Path, work: Path, rounds: int,
               flush=True)
     return {f"feed.learning.{where}.val_accuracy": spread(
         values, "accuracy", f"validation accuracy of the small CNN after {epochs} epochs on "
-        f"the stand-in, augmentation {'in the loader (CPU)' if where == 'cpu' else 'in the model'}"
-        f", one value per seed") for where, values in accuracy.items()}
+        f"the stand-in, augmentation {WHERE[where]}, one value per seed")
+        for where, values in accuracy.items()}
 
 
 def tf_data_study(folder: Path, rounds: int, batches: int) -> dict:
@@ -349,8 +417,8 @@ def tf_data_study(folder: Path, rounds: int, batches: int) -> dict:
     for name, values in cpu.items():
         which = ".cache(), second epoch" if name == "cached" else ""
         out[f"feed.tfdata.{name}.rate"] = spread(
-            values, "samples/s", f"image_dataset_from_directory{which}: images per CPU-second "
-            "(all of tf.data's threads)")
+            values, PER_CORE, f"image_dataset_from_directory{which} (CPU time of all of "
+            "tf.data's threads)")
     what = {"load_alone": "decoding alone, no step",
             "no_prefetch": f"each batch followed by a {step * 1e3:.0f} ms simulated step",
             "prefetch": "the same with prefetch(2)"}
@@ -379,6 +447,8 @@ RUNGS = {"cifar_cnn": [("per-sample, CPU augmentation", "cifar.augment_cpu"),
          "resnet50_160": [("decode + augment every epoch", "folder.decode_augment"),
                           ("decoded once, CPU augmentation", "cache.augment_cpu"),
                           ("decoded once, augmentation in the model", "cache.uint8"),
+                          ("tf.data, decode every epoch", "tfdata.plain"),
+                          ("tf.data, cache()", "tfdata.cached"),
                           ("resident on the device", "resident.images")]}
 
 
@@ -387,6 +457,8 @@ def cores_needed(results: dict) -> dict:
     out = {}
     for gpu in GPU_RATES:
         for _label, key in RUNGS[gpu["workload"]]:
+            if f"feed.{key}.rate" not in results:
+                continue  # tf.data without TensorFlow
             rates = results[f"feed.{key}.rate"]["values"]
             out[f"feed.cores.{gpu['gpu']}.{key}"] = spread(
                 [gpu["rate"] / r for r in rates], "cores",
@@ -400,6 +472,8 @@ def table(results: dict) -> list[dict]:
     rows = []
     for gpu in GPU_RATES:
         for label, key in RUNGS[gpu["workload"]]:
+            if f"feed.{key}.rate" not in results:
+                continue
             per_core_rate = results[f"feed.{key}.rate"]["median"]
             cores = gpu["rate"] / per_core_rate
             verdict = ("fed" if cores <= COLAB_LOADER_CORES else
@@ -485,7 +559,7 @@ def _wrap(core: keras.Model, shape: tuple, augment: bool,
         inputs = keras.Input(shape)
         x = inputs
     if augment:
-        x = augmentation_layers(seed=0)(x)
+        x = RandomShift(0.1, seed=0)(x)
     x = keras.layers.Rescaling(1 / 255)(x)
     model = keras.Model(inputs, core(x))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3),
@@ -584,6 +658,8 @@ def main(argv: list[str] | None = None) -> dict:
         results |= memory_study(small, folder, work, args.rounds)
         results |= tf_data_study(folder, args.rounds, batches)
         results |= learning_study(folder, folder.parent / "val", work, args.rounds, args.epochs)
+        results |= augment_step_study(args.rounds, steps=2 if args.tiny else 8, backends=(
+            [keras.backend.backend()] if args.tiny else None))
         gpus = provenance(args, load_before)["gpus"]
         models = None
         if gpus or args.models:

@@ -28,7 +28,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "endless": ("EndlessDataset", "waves"),
     "environment": ("data_root", "setup_notebook"),
     "faults": ("FailingBatches", "KeepingBatches"),
-    "feeding": ("IndexBatches", "ResidentImages", "augmentation_layers", "loader_cpu_seconds"),
+    "feeding": (
+        "IndexBatches", "RandomShift", "ResidentImages", "augmentation_layers",
+        "loader_cpu_seconds",
+    ),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "image_loaders": (
         "DecodeSample", "close_torch_loader", "epoch_batches", "fit_rate", "grain_loader",

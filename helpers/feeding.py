@@ -3,10 +3,15 @@
 Notebook 07 climbs a ladder of input pipelines; this module holds the rungs that are model
 code rather than loaders (the decode-once cache is ``helpers.image_cache``):
 
-- ``augmentation_layers``: random zoom-in and left-right flip as Keras preprocessing layers.
-  Put first in a model, they run where the model runs (on the GPU when there is one), in
-  ``fit()`` only: ``predict()`` and ``evaluate()`` call the model with ``training=False``,
-  which makes them pass images through unchanged.
+- ``RandomShift``: a random shift (pad by reflection, crop back at a random offset) and a
+  left-right flip per image, in ``keras.ops`` with fixed shapes. Put first in a model it runs
+  where the model runs (on the GPU when there is one), in ``fit()`` only: ``predict()`` and
+  ``evaluate()`` call the model with ``training=False``, which passes images through. Unlike
+  Keras' ``RandomZoom``, ``RandomCrop``, ``RandomTranslation`` and ``RandomRotation`` (whose
+  ``supports_jit`` is False in Keras 3.15), it leaves the model compilable: one of those in a
+  model turns ``jit_compile`` off for the whole train step (JAX then runs it op by op;
+  TensorFlow on a GPU without XLA).
+- ``augmentation_layers``: the Keras layers (centred zoom-in and flip), for comparison.
 - ``ResidentImages`` and ``IndexBatches``: the whole uint8 image array lives on the device as
   a non-trainable variable; the loader sends only each batch's row numbers and labels, and
   the model gathers its batch there. No pixels cross from host to device after the first copy.
@@ -26,14 +31,50 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["IndexBatches", "ResidentImages", "augmentation_layers", "loader_cpu_seconds"]
+__all__ = ["IndexBatches", "RandomShift", "ResidentImages", "augmentation_layers",
+           "loader_cpu_seconds"]
+
+
+@keras.saving.register_keras_serializable(package="course")
+class RandomShift(keras.layers.Layer):
+    """Shift each image by up to ``fraction`` of its side (reflected border) and flip half
+    of them left-right; identity with ``training=False``. Keras ops with fixed shapes only,
+    so a model holding it can still be jit-compiled (XLA)."""
+
+    def __init__(self, fraction: float = 0.1, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not 0 <= fraction < 0.5:
+            raise ValueError(f"fraction must be in [0, 0.5), got {fraction!r}")
+        self.fraction, self.seed = float(fraction), seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=False):
+        if not training:
+            return images
+        b, h, w = ops.shape(images)[0], images.shape[1], images.shape[2]
+        ph, pw = round(self.fraction * h), round(self.fraction * w)
+        padded = ops.pad(images, ((0, 0), (ph, ph), (pw, pw), (0, 0)), mode="reflect")
+        dy = keras.random.randint((b, 1), 0, 2 * ph + 1, seed=self.generator)
+        dx = keras.random.randint((b, 1), 0, 2 * pw + 1, seed=self.generator)
+        rows = ops.expand_dims(ops.expand_dims(dy + ops.arange(h), -1), -1)  # (b, h, 1, 1)
+        x = ops.take_along_axis(padded, ops.broadcast_to(
+            rows, (b, h, w + 2 * pw, images.shape[3])), axis=1)
+        cols = ops.expand_dims(ops.expand_dims(dx + ops.arange(w), 1), -1)  # (b, 1, w, 1)
+        x = ops.take_along_axis(x, ops.broadcast_to(cols, (b, h, w, images.shape[3])), axis=2)
+        flip = keras.random.uniform((b, 1, 1, 1), seed=self.generator) < 0.5
+        return ops.where(flip, ops.flip(x, axis=2), x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"fraction": self.fraction, "seed": self.seed}
 
 
 def augmentation_layers(seed: int | None = None, zoom: float = 0.2) -> keras.Sequential:
-    """A random zoom-in of up to ``zoom`` of each side, then a left-right flip, per image.
-
-    The in-model counterpart of ``ImageFolderDataset(augment=True)``'s crop (80-100 % of
-    each side) and flip. Active in ``fit()`` only; identity with ``training=False``.
+    """Keras' own layers: a centred zoom-in of up to ``zoom`` of each side, then a left-right
+    flip, per image. Active in ``fit()`` only; identity with ``training=False``. RandomZoom
+    does not support jit: a model holding it trains with ``jit_compile=False``.
     """
     return keras.Sequential([
         keras.layers.RandomZoom((-zoom, 0.0), (-zoom, 0.0), seed=seed),

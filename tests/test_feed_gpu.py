@@ -112,3 +112,30 @@ def test_loader_cpu_seconds_counts_this_thread_only():
     assert all(c >= 0.009 for c in out["cpu"])
     with pytest.raises(ValueError, match="batches"):
         loader_cpu_seconds(Busy(), batches=9)
+
+
+def test_random_shift_is_a_shifted_crop_maybe_flipped_and_keeps_jit():
+    import keras
+
+    from helpers.feeding import RandomShift
+
+    x = np.random.default_rng(3).uniform(0, 255, (6, 10, 12, 3)).astype(np.float32)
+    layer = RandomShift(0.2, seed=4)
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert out.shape == x.shape
+    padded = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
+    for k in range(len(x)):  # some offset (and maybe a flip) reproduces each image
+        crops = [padded[k, dy:dy + 10, dx:dx + 12] for dy in range(5) for dx in range(5)]
+        assert any(np.array_equal(out[k], c) or np.array_equal(out[k], c[:, ::-1])
+                   for c in crops), k
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    again = keras.ops.convert_to_numpy(RandomShift(0.2, seed=4)(x, training=True))
+    np.testing.assert_array_equal(again, out)
+    model = keras.Sequential([keras.Input((10, 12, 3)), RandomShift(0.1, seed=0),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    if keras.backend.backend() == "jax":  # Keras' RandomZoom would turn this off
+        assert model.jit_compile
+    model.fit(x, np.zeros((6, 2)), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="fraction"):
+        RandomShift(0.5)

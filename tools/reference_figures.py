@@ -52,6 +52,10 @@ def format_figure(figure: dict) -> str:
         return f"{m:.1f}×"
     if unit == "samples/s":
         return f"{float(f'{m:.2g}'):,.0f} samples/s"
+    if unit == "images per CPU-second":
+        return f"{float(f'{m:.2g}'):,.0f} images per CPU-second"
+    if unit == "ms":
+        return f"{m:.2g} ms" if m < 10 else f"{m:.0f} ms"
     if unit == "MiB/MiB":
         return f"{m:.2f} MiB"
     if unit == "MiB":
