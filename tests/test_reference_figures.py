@@ -77,6 +77,8 @@ def test_a_range_shows_the_spread_of_the_rounds():
     rel = "../benchmarks/results/reference_cpu_2core.json"
     assert fill("⟦r|range⟧", results, rel) == f'[5.5× (2.8–7.2× over 5 rounds)]({rel} "r|range")'
     assert shown("s|range", results) == "25,000 samples/s (13,000–28,000 samples/s over 5 rounds)"
+    results["p"] = {"median": 94.3, "min": 94.2, "max": 94.5, "rounds": 3, "unit": "%"}
+    assert shown("p|range", results) == "94 % (all 3 rounds)"
 
 
 def test_fill_turns_placeholders_into_links_and_refreshes_old_figures():

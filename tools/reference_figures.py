@@ -75,6 +75,8 @@ def format_spread(figure: dict) -> str:
     """The median with the range of the rounds: ``5.5× (2.8–7.2× over 5 rounds)``."""
     low = format_figure(figure | {"median": figure["min"]})
     high = format_figure(figure | {"median": figure["max"]})
+    if low == high:  # the rounds differ by less than the figure's rounding
+        return f"{format_figure(figure)} (all {figure['rounds']} rounds)"
     unit = re.search(r"[^\d,.]*$", high).group(0)  # "×", " s": the unit once, after the range
     return (f"{format_figure(figure)} ({low[:len(low) - len(unit)]}–{high} "
             f"over {figure['rounds']} rounds)")
