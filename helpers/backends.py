@@ -15,6 +15,11 @@ process with ``KERAS_BACKEND`` set, and returns what that child saw:
   model on ready batches, the loader alone, and both together through ``fit()``.
 - ``empty``: what ``fit()`` does with a dataset of zero batches.
 
+With ``cache_dir``, each part's findings are kept in ``cache_dir/<backend>/<part>.json`` with
+the versions they were observed with (Python, NumPy, Keras, the backend's framework), and
+reused while those versions are installed: the observations are of library behaviour, which
+only a new version changes. Delete the folder to observe again.
+
 Run directly: ``KERAS_BACKEND=jax python -m helpers.backends`` prints the JSON.
 """
 
@@ -43,10 +48,28 @@ def installed_backends() -> list[str]:
 PARTS = ("reads", "consumed", "overlap", "empty")
 
 
-def observe(backend: str, parts: tuple[str, ...] = PARTS, timeout: float = 300.0) -> dict:
+def _versions(backend: str) -> dict[str, str | None]:
+    """The versions a finding depends on (read from the installed packages' metadata)."""
+    import importlib.metadata
+    import platform
+
+    def version(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {"python": platform.python_version(), "numpy": version("numpy"),
+            "keras": version("keras"), backend: version(backend)}
+
+
+def observe(backend: str, parts: tuple[str, ...] = PARTS, timeout: float = 300.0,
+            cache_dir: str | os.PathLike | None = None) -> dict:
     """Run the observations ``parts`` in a child process on ``backend``; return its findings.
 
     ``parts`` picks among ``PARTS`` (each costs a few seconds; "overlap" the most).
+    ``cache_dir``: reuse findings kept there for the same versions, and keep new ones there
+    (see the module's docstring); None observes every time.
     Raises RuntimeError, with the child's last lines, if it fails or exceeds ``timeout``
     seconds (the child is killed then: nothing is left running).
     """
@@ -55,6 +78,34 @@ def observe(backend: str, parts: tuple[str, ...] = PARTS, timeout: float = 300.0
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise ValueError(f"parts must be among {PARTS}, got {sorted(unknown)}")
+    if cache_dir is None:
+        return _observe(backend, tuple(parts), timeout)
+    from pathlib import Path
+
+    from .atomic import write_text_atomic
+
+    folder, versions = Path(cache_dir) / backend, _versions(backend)
+    found: dict = {}
+    for part in parts:
+        path = folder / f"{part}.json"
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(kept, dict) and kept.get("versions") == versions and "findings" in kept:
+            found[part] = kept["findings"]
+    missing = tuple(p for p in parts if p not in found)
+    if missing:
+        new = _observe(backend, missing, timeout)
+        for part in missing:
+            write_text_atomic(folder / f"{part}.json",
+                              json.dumps({"versions": versions, "findings": new[part]}))
+        found |= new
+    return {part: found[part] for part in parts}
+
+
+def _observe(backend: str, parts: tuple[str, ...], timeout: float) -> dict:
+    """Run the child process on ``backend`` for ``parts``; its findings."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONWARNINGS": "ignore"}
     try:

@@ -37,3 +37,26 @@ def test_observe_runs_only_the_parts_asked_for():
     assert set(seen) == {"backend", "keras", "empty"}
     with pytest.raises(ValueError, match="parts must be among"):
         observe(keras.backend.backend(), parts=("speed",))
+
+
+def test_observe_keeps_findings_per_part_and_version(tmp_path, monkeypatch):
+    from helpers import backends
+
+    calls = []
+
+    def fake(backend, parts, timeout):
+        calls.append(parts)
+        return {part: {"seen": part} for part in parts}
+
+    monkeypatch.setattr(backends, "_observe", fake)
+    first = backends.observe("jax", ("reads", "consumed"), cache_dir=tmp_path)
+    assert first == {"reads": {"seen": "reads"}, "consumed": {"seen": "consumed"}}
+    again = backends.observe("jax", ("consumed", "empty"), cache_dir=tmp_path)
+    assert again == {"consumed": {"seen": "consumed"}, "empty": {"seen": "empty"}}
+    assert calls == [("reads", "consumed"), ("empty",)]  # only the missing part ran
+    (tmp_path / "jax" / "reads.json").write_text("{not json")  # damaged: observed again
+    monkeypatch.setattr(backends, "_versions", lambda b: {"keras": "9.9"})  # new versions
+    backends.observe("jax", ("reads", "empty"), cache_dir=tmp_path)
+    assert calls[-1] == ("reads", "empty")
+    assert backends.observe("jax", ("empty",)) == {"empty": {"seen": "empty"}}  # no cache
+    assert calls[-1] == ("empty",)
