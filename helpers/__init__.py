@@ -33,6 +33,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "loader_cpu_seconds",
     ),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
+    "hdf5": ("HDF5Batches", "SharedHandleBatches"),
     "image_loaders": (
         "DecodeSample", "close_torch_loader", "epoch_batches", "fit_rate", "grain_loader",
         "keras_image_dataset",

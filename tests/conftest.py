@@ -56,6 +56,17 @@ BACKEND_INDEPENDENT_TESTS = {
     "test_feed_gpu.py::test_loader_cpu_seconds_counts_this_thread_only",
     "test_feed_gpu.py::test_gpu_busy_without_nvidia_smi_says_none",
     "test_resume.py::test_fit_resumable_refuses_what_cannot_resume",
+    # HDF5Batches' rows, pickling and errors: h5py and numpy; spawned workers import Keras on
+    # the numpy backend whatever the tests' backend. Only its fit() test goes through the backend
+    *(f"test_hdf5.py::{name}" for name in (
+        "test_every_row_once_per_epoch_reshuffled_and_seeded",
+        "test_pickles_without_its_handle_and_reads_right_after_unpickling",
+        "test_a_handle_opened_in_another_process_is_not_used",
+        "test_missing_names_and_files_raise_errors_naming_them",
+        "test_a_file_gone_before_a_worker_opens_it_is_named",
+        "test_the_shared_handle_reads_the_same_batches_and_cannot_be_pickled",
+        "test_the_module_imports_without_h5py",
+        "test_spawned_worker_processes_unpickle_it_and_read_their_own_file")),
 }
 
 
