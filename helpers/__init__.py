@@ -17,7 +17,7 @@ import importlib
 # Which module defines each public name.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "article": ("ArticleDataGenerator",),
-    "backends": ("installed_backends", "observe"),
+    "backends": ("installed_backends", "observe", "run_in_backend"),
     "cifar": (
         "CIFAR10Sequence", "build_cifar10_cache", "load_cifar10_pickle", "read_cifar10_batch",
     ),

@@ -34,7 +34,7 @@ import threading
 import time
 import warnings
 
-__all__ = ["BACKENDS", "PARTS", "installed_backends", "observe"]
+__all__ = ["BACKENDS", "PARTS", "installed_backends", "observe", "run_in_backend"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 """The three Keras backends, in the order the course shows them."""
@@ -102,6 +102,45 @@ def observe(backend: str, parts: tuple[str, ...] = PARTS, timeout: float = 300.0
                               json.dumps({"versions": versions, "findings": new[part]}))
         found |= new
     return {part: found[part] for part in parts}
+
+
+def run_in_backend(backend: str, script: str, name: str,
+                   cache_dir: str | os.PathLike | None = None, timeout: float = 300.0):
+    """Run ``script`` with ``python -c`` in a child process on ``backend``; return the JSON
+    its last printed line holds. With ``cache_dir``, the result is kept as
+    ``cache_dir/<backend>/<name>.json`` with the versions it was seen with and reused while
+    they are installed, as ``observe`` does. RuntimeError with the child's last lines if it
+    fails or exceeds ``timeout`` seconds."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    from pathlib import Path
+
+    from .atomic import write_text_atomic
+
+    versions = _versions(backend)
+    path = None if cache_dir is None else Path(cache_dir) / backend / f"{name}.json"
+    if path is not None:
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8"))
+            if kept.get("versions") == versions and kept.get("script") == script:
+                return kept["result"]
+        except (OSError, ValueError, AttributeError):
+            pass
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONWARNINGS": "ignore"}
+    try:
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                             text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{name} on {backend} took over {timeout:.0f} s") from None
+    if run.returncode != 0:
+        tail = "\n".join(run.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"{name} on {backend} failed:\n{tail}")
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    if path is not None:
+        write_text_atomic(path, json.dumps({"versions": versions, "script": script,
+                                            "result": result}))
+    return result
 
 
 def _observe(backend: str, parts: tuple[str, ...], timeout: float) -> dict:

@@ -50,6 +50,8 @@ BACKEND_INDEPENDENT_TESTS = {
         "test_batch_i_depends_on_seed_and_i_alone", "test_has_no_length_and_no_negative_batches",
         "test_bad_arguments_are_named", "test_waves_hold_the_frequency_of_their_label")),
     "test_resume.py::test_latest_checkpoint_skips_partial_and_other_files",
+    "test_backends.py::test_observe_keeps_findings_per_part_and_version",
+    "test_backends.py::test_run_in_backend_keeps_its_result_for_the_same_script_and_versions",
     # the benchmark's CPU path: numpy loaders and tf.data, whatever Keras' backend
     "test_feed_gpu.py::test_cpu_path_measures_every_rung_and_computes_the_table",
     "test_feed_gpu.py::test_index_batches_serve_every_row_once_per_epoch_reshuffled",

@@ -60,3 +60,15 @@ def test_observe_keeps_findings_per_part_and_version(tmp_path, monkeypatch):
     assert calls[-1] == ("reads", "empty")
     assert backends.observe("jax", ("empty",)) == {"empty": {"seen": "empty"}}  # no cache
     assert calls[-1] == ("empty",)
+
+
+def test_run_in_backend_keeps_its_result_for_the_same_script_and_versions(tmp_path):
+    from helpers.backends import run_in_backend
+
+    script = "import json, os, time; print(json.dumps([os.environ['KERAS_BACKEND'], time.time()]))"
+    first = run_in_backend("jax", script, "clock", cache_dir=tmp_path)
+    assert first[0] == "jax"
+    assert run_in_backend("jax", script, "clock", cache_dir=tmp_path) == first  # kept
+    assert run_in_backend("jax", script + " ", "clock", cache_dir=tmp_path) != first  # new script
+    with pytest.raises(RuntimeError, match="boom"):
+        run_in_backend("jax", "raise SystemExit('boom')", "fails")
