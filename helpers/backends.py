@@ -63,6 +63,41 @@ def _versions(backend: str) -> dict[str, str | None]:
             "keras": version("keras"), backend: version(backend)}
 
 
+def _read_kept(path, key: dict):
+    """The value kept at ``path`` under exactly ``key`` (versions, script), or None."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(kept, dict) and "value" in kept and {k: kept.get(k) for k in key} == key:
+        return kept["value"]
+    return None
+
+
+def _keep(path, key: dict, value) -> None:
+    """Write ``value`` to ``path`` with ``key``, whole or not at all."""
+    from .atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps({**key, "value": value}))
+
+
+def _run_child(backend: str, args: list[str], what: str, timeout: float):
+    """``python *args`` in a child process with ``KERAS_BACKEND=backend``: the JSON its last
+    printed line holds. RuntimeError naming ``what``, with the child's last lines, if it
+    fails or exceeds ``timeout`` seconds (the child is killed then)."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONWARNINGS": "ignore"}
+    try:
+        run = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{what} took over {timeout:.0f} s") from None
+    if run.returncode != 0:
+        tail = "\n".join(run.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"{what} failed:\n{tail}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def observe(backend: str, parts: tuple[str, ...] = PARTS, timeout: float = 300.0,
             cache_dir: str | os.PathLike | None = None) -> dict:
     """Run the observations ``parts`` in a child process on ``backend``; return its findings.
@@ -82,24 +117,14 @@ def observe(backend: str, parts: tuple[str, ...] = PARTS, timeout: float = 300.0
         return _observe(backend, tuple(parts), timeout)
     from pathlib import Path
 
-    from .atomic import write_text_atomic
-
-    folder, versions = Path(cache_dir) / backend, _versions(backend)
-    found: dict = {}
-    for part in parts:
-        path = folder / f"{part}.json"
-        try:
-            kept = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(kept, dict) and kept.get("versions") == versions and "findings" in kept:
-            found[part] = kept["findings"]
+    folder, key = Path(cache_dir) / backend, {"versions": _versions(backend)}
+    found = {part: value for part in parts
+             if (value := _read_kept(folder / f"{part}.json", key)) is not None}
     missing = tuple(p for p in parts if p not in found)
     if missing:
         new = _observe(backend, missing, timeout)
         for part in missing:
-            write_text_atomic(folder / f"{part}.json",
-                              json.dumps({"versions": versions, "findings": new[part]}))
+            _keep(folder / f"{part}.json", key, new[part])
         found |= new
     return {part: found[part] for part in parts}
 
@@ -115,47 +140,20 @@ def run_in_backend(backend: str, script: str, name: str,
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     from pathlib import Path
 
-    from .atomic import write_text_atomic
-
-    versions = _versions(backend)
     path = None if cache_dir is None else Path(cache_dir) / backend / f"{name}.json"
+    key = {"versions": _versions(backend), "script": script}
+    if path is not None and (kept := _read_kept(path, key)) is not None:
+        return kept
+    result = _run_child(backend, ["-c", script], f"{name} on {backend}", timeout)
     if path is not None:
-        try:
-            kept = json.loads(path.read_text(encoding="utf-8"))
-            if kept.get("versions") == versions and kept.get("script") == script:
-                return kept["result"]
-        except (OSError, ValueError, AttributeError):
-            pass
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONWARNINGS": "ignore"}
-    try:
-        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                             text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{name} on {backend} took over {timeout:.0f} s") from None
-    if run.returncode != 0:
-        tail = "\n".join(run.stderr.strip().splitlines()[-5:])
-        raise RuntimeError(f"{name} on {backend} failed:\n{tail}")
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    if path is not None:
-        write_text_atomic(path, json.dumps({"versions": versions, "script": script,
-                                            "result": result}))
+        _keep(path, key, result)
     return result
 
 
 def _observe(backend: str, parts: tuple[str, ...], timeout: float) -> dict:
     """Run the child process on ``backend`` for ``parts``; its findings."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONWARNINGS": "ignore"}
-    try:
-        run = subprocess.run([sys.executable, "-m", "helpers.backends", *parts], env=env,
-                             capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"observing {backend} took over {timeout:.0f} s") from None
-    if run.returncode != 0:
-        tail = "\n".join(run.stderr.strip().splitlines()[-5:])
-        raise RuntimeError(f"observing {backend} failed:\n{tail}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return _run_child(backend, ["-m", "helpers.backends", *parts], f"observing {backend}",
+                      timeout)
 
 
 # --------------------------------------------------------------------------------------
