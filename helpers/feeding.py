@@ -18,7 +18,8 @@ code rather than loaders (the decode-once cache is ``helpers.image_cache``):
 - ``loader_cpu_seconds``: the CPU time a loader spends per batch (``time.thread_time``, so
   other processes on the machine do not inflate it), the figure the ladder lowers.
 
-It needs numpy, Keras and the standard library: copy it as is.
+It needs numpy, Keras, the standard library and, beside it, ``generator.py`` (the epoch
+order every course generator shares): copy the two files.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import time
 import keras
 import numpy as np
 from keras import ops
+
+from .generator import epoch_order
 
 __all__ = ["IndexBatches", "RandomShift", "ResidentImages", "augmentation_layers",
            "loader_cpu_seconds"]
@@ -137,9 +140,8 @@ class IndexBatches(keras.utils.PyDataset):
         self._order()
 
     def _order(self) -> None:
-        n = len(self.labels)
-        self.rows = (np.random.default_rng([self.seed, self.epoch]).permutation(n)
-                     if self.shuffle else np.arange(n)).astype(np.int32)
+        order = epoch_order(len(self.labels), self.seed, self.epoch, self.shuffle)
+        self.rows = order.astype(np.int32)
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
