@@ -32,6 +32,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "IndexBatches", "RandomShift", "ResidentImages", "augmentation_layers",
         "loader_cpu_seconds",
     ),
+    "file_shards": (
+        "RECORD_BYTES", "files_of", "lockstep", "record_counts", "steps_per_process",
+        "write_record_files",
+    ),
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "hdf5": ("HDF5Batches", "SharedHandleBatches"),
     "hf_datasets": (
