@@ -59,6 +59,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "progress": ("progress_bar",),
     "quiet": ("c_stderr_silenced",),
     "resume": ("MidEpochCheckpoint", "fit_resumable", "latest_checkpoint"),
+    "shards": (
+        "DamagedShardError", "NpyShardSource", "check_shards", "count_opens", "neighbour_stats",
+        "pack_record", "read_shard", "shard_files", "tf_example", "tfrecord_dataset",
+        "unpack_record", "webdataset_batches", "write_shards",
+    ),
     "tf_multiworker": ("describe_failure", "distributed_ids", "train_replicated"),
     "tfdata": ("volume_tf_data",),
     "throughput": ("fit_batches", "measure_model", "probe", "sweep_workers"),
