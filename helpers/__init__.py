@@ -39,7 +39,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "generator": ("DataGenerator", "shard_rows", "shard_size"),
     "hdf5": ("HDF5Batches", "SharedHandleBatches"),
     "hf_datasets": (
-        "HFBatches", "load_parquet", "resume_counts", "stream_batches", "write_parquet_shards",
+        "HFBatches", "StreamPosition", "load_parquet", "resume_counts", "stream_batches",
+        "write_parquet_shards",
     ),
     "image_loaders": (
         "DecodeSample", "close_torch_loader", "epoch_batches", "fit_rate", "grain_loader",

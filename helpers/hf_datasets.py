@@ -1,17 +1,21 @@
 """Hugging Face ``datasets`` into Keras 3's ``fit()``: notebook 16's tested code.
 
 - ``write_parquet_shards`` writes images and labels as Parquet files with an ``Image()``
-  feature (PNG bytes) and a ``ClassLabel``, the layout of image datasets on the Hub; the
-  folder is written whole or not at all, and a folder it did not write is never touched.
+  feature (encoded bytes: PNG here) and a ``ClassLabel``, a layout many image datasets on the
+  Hub use; the folder is written whole or not at all, and a folder it did not write is never
+  touched.
 - ``load_parquet`` reads them back with ``load_dataset("parquet", ...)``, with the Arrow cache
   in a folder the caller names (nothing goes to ``~/.cache``) and errors that name the file.
 - ``HFBatches`` is a ``keras.utils.PyDataset`` over a map-style ``datasets.Dataset``: random
-  access on its memory-mapped Arrow table, a seeded new order every epoch, workers allowed.
-  It pickles small (a memory-mapped dataset pickles as its file's path) and names a missing
-  column in its error.
+  access on its memory-mapped Arrow table, a seeded new order every epoch, workers allowed,
+  and ``set_epoch(epoch, start_batch)`` so that ``helpers.fit_resumable`` resumes it at the
+  exact batch. It pickles small (a memory-mapped dataset pickles as its file's path) and
+  names a missing column in its error.
 - ``stream_batches`` turns a streaming ``IterableDataset`` into the Python generator that
-  ``fit()`` accepts (Keras' data adapters take a generator, not an iterable object), and
-  ``resume_counts`` counts what a resumed stream repeats and loses against an uninterrupted one.
+  ``fit()`` accepts (Keras' data adapters take a generator, not an iterable object), one pass
+  per epoch; ``StreamPosition`` keeps the stream's ``state_dict()`` of the batches ``fit()``
+  has trained, not of those it has read ahead; ``resume_counts`` counts what a resumed stream
+  repeats and loses against an uninterrupted one.
 
 ``datasets`` is imported inside the functions, so ``import helpers`` does not need it.
 """
@@ -31,12 +35,12 @@ import keras
 import numpy as np
 
 from .atomic import atomic_folder
-from .generator import epoch_order, resolve_seed
+from .generator import check_start_batch, epoch_order, resolve_seed
 
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["HFBatches", "load_parquet", "resume_counts", "stream_batches",
+__all__ = ["HFBatches", "StreamPosition", "load_parquet", "resume_counts", "stream_batches",
            "write_parquet_shards"]
 
 MANIFEST = "manifest.json"  # what write_parquet_shards wrote: file names and sizes
@@ -77,7 +81,7 @@ def write_parquet_shards(folder: str | os.PathLike, images: np.ndarray, labels: 
     """Write ``images`` (uint8, N×H×W[×C]) and ``labels`` as ``num_shards`` Parquet files.
 
     Columns: ``id`` (the row's position, to count repeats and losses), ``image`` (a
-    ``datasets.Image()`` feature: PNG bytes) and ``label`` (a ``ClassLabel``). Files are
+    ``datasets.Image()`` feature, stored as PNG bytes) and ``label`` (a ``ClassLabel``). Files are
     named ``train-0000k-of-0000n.parquet`` as on the Hub. The folder is built under a
     temporary name and renamed at the end (``helpers.atomic.atomic_folder``). A folder this
     function wrote (its ``manifest.json`` matches the files) is returned as it is when it holds
@@ -155,10 +159,18 @@ class HFBatches(keras.utils.PyDataset):
         seed: makes the order reproducible; ``None`` draws one.
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` of ``PyDataset``.
 
-    Rows are read with ``dataset.with_format("numpy")[rows]``: one Arrow ``take`` per batch,
-    an ``Image()`` column decoded to uint8 arrays. A memory-mapped dataset pickles as its
-    file's path, so workers under ``spawn`` map the file again instead of receiving a copy.
-    Raises KeyError naming the missing column and the dataset's columns.
+    Rows are read with ``dataset.with_format("numpy")[rows]``: ``datasets`` gathers them as
+    one-row slices of the mapped table put together (``Table.fast_gather``, datasets/table.py;
+    it avoids ``pyarrow.Table.take``), and decodes an ``Image()`` column to uint8 arrays. A
+    memory-mapped dataset pickles as its file's path, so workers under ``spawn`` map the file
+    again instead of receiving a copy. Raises KeyError naming the missing column and the
+    dataset's columns.
+
+    In ``fit()``: pass ``shuffle=False`` (otherwise Keras serves the batches of each epoch in
+    an order of its own, drawn from Python's ``random``), and know that ``fit()`` calls
+    ``on_epoch_end`` once before its first epoch, so that epoch serves ``(seed, 1)``'s order.
+    ``helpers.fit_resumable`` sets ``set_epoch(epoch, start_batch)`` at every epoch's start
+    and resumes at the exact batch.
     """
 
     def __init__(self, dataset: datasets.Dataset, x: str = "image", y: str | None = "label",
@@ -180,12 +192,21 @@ class HFBatches(keras.utils.PyDataset):
         self.shuffle, self.seed = bool(shuffle), resolve_seed(seed)
         self.set_epoch(0)
 
-    def __len__(self) -> int:
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches in a whole epoch (rounded up: no row dropped)."""
         return math.ceil(len(self.data) / self.batch_size)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Serve epoch ``epoch``'s order (0 is the first)."""
-        self.indexes = epoch_order(len(self.data), self.seed, epoch, self.shuffle)
+    def __len__(self) -> int:
+        return self.batches_per_epoch - self.start_batch
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Serve epoch ``epoch``'s order (0 is the first) from its batch ``start_batch`` on:
+        until the next epoch, ``len()`` counts the batches left and ``self[i]`` is the
+        epoch's batch ``start_batch + i`` (the contract ``helpers.fit_resumable`` needs)."""
+        order = epoch_order(len(self.data), self.seed, epoch, self.shuffle)  # checks epoch
+        self.start_batch = check_start_batch(start_batch, self.batches_per_epoch)
+        self.indexes = order[self.start_batch * self.batch_size:]
         self.epoch = int(epoch)
 
     def on_epoch_end(self) -> None:
@@ -201,18 +222,60 @@ class HFBatches(keras.utils.PyDataset):
 
 
 def stream_batches(stream, x: str = "image", y: str | None = "label", batch_size: int = 32,
-                   ids: list | None = None, id_column: str = "id") -> Iterator:
-    """Yield ``(x, y)`` batches of a streaming ``IterableDataset`` once through.
+                   ids: list | None = None, id_column: str = "id", epochs: int = 1,
+                   states: dict | None = None) -> Iterator:
+    """Yield ``(x, y)`` batches of a streaming ``IterableDataset``, ``epochs`` passes through.
 
     ``fit()`` takes a Python generator on every backend, not an ``IterableDataset`` object.
     Pass ``stream.with_format("numpy")`` for numpy batches, and keep that object: it is the
     one whose ``state_dict()`` follows this iteration (``with_format`` returns a copy).
-    When ``ids`` is a list, the ``id_column`` of every row served is appended to it.
+
+    A stream is one pass: for ``fit(epochs=E)`` pass ``epochs=E`` and
+    ``fit(steps_per_epoch=...)`` (a generator has no length, so Keras cannot tell where an
+    epoch ends). Pass ``k`` runs at the stream's epoch ``stream.epoch + k``: ``set_epoch`` is
+    called before each pass, which gives a shuffled stream a new order every epoch.
+    When ``ids`` is a list, the ``id_column`` of every row served is appended to it. When
+    ``states`` is a dict, ``states[n]`` is the stream's ``state_dict()`` after the ``n``-th
+    batch this generator served (1 is the first): ``StreamPosition`` reads it.
     """
-    for batch in stream.iter(batch_size=batch_size):
-        if ids is not None:
-            ids.extend(int(i) for i in batch[id_column])
-        yield batch[x] if y is None else (batch[x], batch[y])
+    first, served = stream.epoch, 0
+    for k in range(epochs):
+        stream.set_epoch(first + k)
+        for batch in stream.iter(batch_size=batch_size):
+            if ids is not None:
+                ids.extend(int(i) for i in batch[id_column])
+            served += 1
+            if states is not None:
+                states[served] = stream.state_dict()
+            yield batch[x] if y is None else (batch[x], batch[y])
+
+
+class StreamPosition(keras.callbacks.Callback):
+    """Keeps ``state``: the stream's ``state_dict()`` after the batches ``fit()`` has trained.
+
+    ``fit()`` reads a generator ahead of training (Keras 3.15 peeks at 2 batches for their
+    shapes, ``peek_and_restore`` in generator_data_adapter.py, and the TensorFlow backend
+    prefetches in a thread), so ``stream.state_dict()`` taken in a callback can be ahead of
+    training, and a resume from it loses the batches read but not trained. Give
+    ``stream_batches`` the same ``states`` dict: after each trained batch, ``state`` is the
+    one saved when that batch was served, and older ones are dropped. Save ``state`` with
+    the model (a dict of numbers and strings); to resume, ``set_epoch(state["epoch"])`` then
+    ``load_state_dict(state)`` on a new stream. ``trained`` counts the batches trained.
+    """
+
+    def __init__(self, states: dict) -> None:
+        super().__init__()
+        self.states, self.trained, self.state = states, 0, None
+        self._before = 0  # batches trained before the current epoch
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._before = self.trained
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.trained = self._before + batch + 1  # batch: the last step run (steps_per_execution)
+        self.state = self.states.pop(self.trained)
+        for n in [n for n in self.states if n < self.trained]:
+            del self.states[n]
 
 
 def resume_counts(reference: Sequence[int], resumed: Sequence[int]) -> dict[str, int]:
