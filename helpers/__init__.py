@@ -55,7 +55,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "memory_study": ("memory_study",),
     "models": ("article_cifar_cnn", "initialize", "volume_cnn"),
-    "object_store": ("LocalS3", "ObjectBatches", "download_atomic", "read_object"),
+    "object_store": ("LocalS3", "ObjectBatches", "download_atomic", "read_object", "read_objects"),
     "packed": ("PACKED_INDEX", "PackedDataGenerator", "pack_volume_dataset"),
     "partition": ("stratified_split", "validate_partition"),
     "progress": ("progress_bar",),

@@ -8,10 +8,13 @@
   puts moto's pieces together the same way with it.
 - ``read_object`` reads an object (or a byte range of it) through fsspec and re-raises a
   failure with the bucket and key in its message.
-- ``ObjectBatches`` is a ``PyDataset`` of ``.npy`` objects: it keeps the fsspec *options*, not a
-  client, opens its file system on the first read in each process (keyed by ``os.getpid()``)
-  and leaves it out of pickling, because s3fs' file systems refuse to run in a forked child
-  (``fsspec/asyn.py``: ``AsyncFileSystem.loop`` raises "This class is not fork-safe").
+- ``read_objects`` reads many objects in one ``fs.cat`` call: fsspec sends their requests
+  concurrently on its event loop, from the one calling thread; errors name the key.
+- ``ObjectBatches`` is a ``PyDataset`` of ``.npy`` objects, a batch read with ``read_objects``:
+  it keeps the fsspec *options*, not a client, opens its file system on the first read in each
+  process (keyed by ``os.getpid()``) and leaves it out of pickling, because s3fs' file systems
+  refuse to run in a forked child (``fsspec/asyn.py``: ``AsyncFileSystem.loop`` raises "This
+  class is not fork-safe").
 - ``download_atomic`` copies an object to a local file whole or not at all.
 
 s3fs, fsspec and moto are imported inside the functions that need them, so that
@@ -21,7 +24,6 @@ s3fs, fsspec and moto are imported inside the functions that need them, so that
 from __future__ import annotations
 
 import collections
-import gc
 import io
 import math
 import os
@@ -36,7 +38,7 @@ import numpy as np
 from .atomic import atomic_file
 from .generator import epoch_order, resolve_seed
 
-__all__ = ["LocalS3", "ObjectBatches", "download_atomic", "read_object"]
+__all__ = ["LocalS3", "ObjectBatches", "download_atomic", "read_object", "read_objects"]
 
 
 def _kind(environ: dict) -> str:
@@ -214,6 +216,26 @@ def read_object(fs, path: str, start: int | None = None, end: int | None = None)
         raise OSError(f"reading s3://{path} failed: {type(e).__name__}: {e}") from e
 
 
+def read_objects(fs, paths: list[str]) -> dict[str, bytes]:
+    """The bytes of each object in ``paths`` (``"bucket/key"``), fetched by one ``fs.cat`` call.
+
+    fsspec runs the requests concurrently on its event loop (``AsyncFileSystem._cat``), so a
+    list costs about one request's wait, not one per object. Raises FileNotFoundError or
+    OSError naming ``s3://bucket/key`` of an object that failed.
+    """
+    try:
+        out = fs.cat(list(paths), on_error="return")
+    except Exception:  # a file system that fails the call as a whole: find the key one by one
+        return {p: read_object(fs, p) for p in paths}
+    for p in paths:
+        value = out.get(p, FileNotFoundError(p))
+        if isinstance(value, FileNotFoundError):
+            raise FileNotFoundError(f"s3://{p} does not exist") from value
+        if isinstance(value, Exception):
+            raise OSError(f"reading s3://{p} failed: {type(value).__name__}: {value}") from value
+    return out
+
+
 def download_atomic(fs, path: str, target: str | os.PathLike) -> Path:
     """Copy object ``path`` to the local file ``target``, whole or not at all.
 
@@ -268,7 +290,6 @@ class ObjectBatches(keras.utils.PyDataset):
         self.shuffle, self.seed, self.epoch = bool(shuffle), resolve_seed(seed), 0
         self.indexes = epoch_order(len(self.paths), self.seed, 0, self.shuffle)
         self._filesystems: dict[int, Any] = {}  # process id -> file system
-        self._made_in = os.getpid()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -276,21 +297,11 @@ class ObjectBatches(keras.utils.PyDataset):
         return state
 
     def filesystem(self):
-        """This process's file system, opened on the first call in the process.
-
-        In a worker process (a pid other than the one that made the dataset) it first calls
-        ``gc.freeze()``: the objects the worker inherited are then never collected there. A
-        forked worker of a TensorFlow process that collects an inherited tf.data iterator
-        runs its destructor, which waits for TensorFlow threads the child does not have: a
-        hang (seen in notebook 15's development, under gdb).
-        """
+        """This process's file system, opened on the first call in the process (by pid)."""
         pid = os.getpid()
         fs = self._filesystems.get(pid)
         if fs is None:
             import fsspec
-
-            if pid != self._made_in:  # a worker process: leave what it inherited alone
-                gc.freeze()
 
             if self.cache_dir is None:
                 fs = fsspec.filesystem(self.protocol, **self.storage_options)
@@ -312,6 +323,7 @@ class ObjectBatches(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range for {len(self)} batches")
         rows = self.indexes[index * self.batch_size:(index + 1) * self.batch_size]
-        fs = self.filesystem()
-        x = np.stack([_npy(read_object(fs, self.paths[i]), self.paths[i]) for i in rows])
+        paths = [self.paths[i] for i in rows]
+        data = read_objects(self.filesystem(), paths)  # one call: the requests overlap
+        x = np.stack([_npy(data[p], p) for p in paths])
         return x, self.labels[rows]

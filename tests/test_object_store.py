@@ -16,7 +16,13 @@ pytest.importorskip("moto")
 pytest.importorskip("s3fs")
 
 from helpers.image_loaders import epoch_batches  # noqa: E402
-from helpers.object_store import LocalS3, ObjectBatches, download_atomic, read_object  # noqa: E402
+from helpers.object_store import (  # noqa: E402
+    LocalS3,
+    ObjectBatches,
+    download_atomic,
+    read_object,
+    read_objects,
+)
 
 pytestmark = pytest.mark.backend_independent
 BUCKET, N = "test-object-store", 12
@@ -57,7 +63,7 @@ def test_missing_key_is_named(s3):
         read_object(s3.filesystem(), f"{BUCKET}/s/nothing.npy")
 
 
-def test_failed_request_is_named_and_not_retried_by_default(s3, paths):
+def test_failed_request_is_named_and_not_retried_by_default(s3, paths, tmp_path):
     fs = s3.filesystem(max_concurrency=1)
     s3.fail_keys.add(paths[5])
     try:
@@ -69,6 +75,10 @@ def test_failed_request_is_named_and_not_retried_by_default(s3, paths):
                            batch_size=N, shuffle=False)
         with pytest.raises(OSError, match=f"s3://{paths[5]}"):
             ds[0]
+        cached = ObjectBatches(paths, np.arange(N), s3.storage_options(), cache_dir=tmp_path,
+                               batch_size=N, shuffle=False)
+        with pytest.raises(OSError, match=f"s3://{paths[5]}"):
+            cached[0]
     finally:
         s3.fail_keys.clear()
 
@@ -106,6 +116,23 @@ def test_delay_is_per_request_and_threads_overlap(s3, paths):
     assert s3.counts()["GET"] == 4
     assert s3.peak_in_flight == 4
     assert 0.2 <= elapsed < 3 * 0.2  # overlapped: one after the other would take 0.8 s
+
+
+def test_read_objects_overlaps_in_one_call_and_names_a_missing_key(s3, paths):
+    fs = s3.filesystem(max_concurrency=1)
+    s3.delay = 0.2
+    try:
+        s3.reset_counts()
+        start = time.perf_counter()
+        out = read_objects(fs, paths[:4])
+        elapsed = time.perf_counter() - start
+    finally:
+        s3.delay = 0.0
+    assert [np.load(io.BytesIO(out[p]))[0, 0] for p in paths[:4]] == [0, 1, 2, 3]
+    assert s3.counts()["GET"] == 4 and s3.peak_in_flight == 4
+    assert elapsed < 3 * 0.2  # one call, overlapped: one after the other would take 0.8 s
+    with pytest.raises(FileNotFoundError, match=f"s3://{BUCKET}/s/nothing.npy"):
+        read_objects(fs, [paths[0], f"{BUCKET}/s/nothing.npy"])
 
 
 def test_batches_pickle_without_client_and_serve_each_sample_once(s3, paths):
