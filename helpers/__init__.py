@@ -62,7 +62,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "quiet": ("c_stderr_silenced",),
     "resume": ("MidEpochCheckpoint", "fit_resumable", "latest_checkpoint"),
     "shards": (
-        "DamagedShardError", "NpyShardSource", "check_shards", "count_opens", "neighbour_stats",
+        "DamagedShardError", "NpyShardSource", "check_shards", "neighbour_stats", "open_files",
         "pack_record", "read_shard", "shard_files", "tf_example", "tfrecord_dataset",
         "unpack_record", "webdataset_batches", "write_shards",
     ),

@@ -14,8 +14,8 @@ When one file per sample is too many files, samples are packed into a few large 
 
 Every sample keeps its ``index`` (its place in the stored order), so a pipeline's order can
 be counted. A folder is written whole or not at all (``helpers.atomic``), its manifest
-``shards.json`` last; a folder without one is never overwritten. ``read_shard`` raises
-``DamagedShardError`` naming a truncated or corrupt shard, which TensorFlow's
+``shards.json`` (counts and file sizes) last; a folder without one is never overwritten.
+``read_shard`` raises ``DamagedShardError`` naming a damaged shard, which TensorFlow's
 ``DataLossError`` does not, and counts records, since some cuts raise nothing at all.
 """
 
@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import struct
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -35,11 +34,10 @@ import numpy as np
 
 from .atomic import atomic_folder
 
-__all__ = [
-    "FORMATS", "MANIFEST", "DamagedShardError", "NpyShardSource", "check_shards", "count_opens",
-    "neighbour_stats", "pack_record", "read_shard", "shard_files", "tf_example",
-    "tfrecord_dataset", "unpack_record", "webdataset_batches", "write_shards",
-]
+__all__ = ["FORMATS", "MANIFEST", "DamagedShardError", "NpyShardSource", "check_shards",
+           "neighbour_stats", "open_files", "pack_record", "read_shard", "shard_files",
+           "tf_example", "tfrecord_dataset", "unpack_record", "webdataset_batches",
+           "write_shards"]
 
 FORMATS = ("npy", "tfrecord", "arrayrecord", "tar")
 MANIFEST = "shards.json"
@@ -84,8 +82,7 @@ def _tf_spec() -> dict:
     import tensorflow as tf
 
     return {"image": tf.io.FixedLenFeature([], tf.string),
-            "label": tf.io.FixedLenFeature([], tf.int64),
-            "index": tf.io.FixedLenFeature([], tf.int64)}
+            **{k: tf.io.FixedLenFeature([], tf.int64) for k in ("label", "index")}}
 
 
 def _write_one(fmt: str, path: Path, images: np.ndarray, labels: np.ndarray,
@@ -119,17 +116,15 @@ def write_shards(folder: str | Path, images: np.ndarray, labels: np.ndarray, fmt
                  num_shards: int = 8, overwrite: bool = False) -> list[Path]:
     """Write ``images``/``labels`` in stored order as ``num_shards`` shards of ``fmt``.
 
-    Shard ``k`` holds a contiguous run of samples (as data written in the order it was
-    collected). The folder appears whole or not at all, with ``shards.json`` last. An
-    existing folder is replaced only if ``overwrite`` and it holds this module's manifest;
-    anything else there raises FileExistsError, and nothing is touched. Returns the files.
+    Shard ``k`` holds a contiguous run of samples; one shard at a time is in memory, so
+    ``images`` may be memory-mapped (``np.load(mmap_mode="r")``) or an HDF5 dataset. The
+    folder appears whole or not at all, ``shards.json`` last. An existing folder is replaced
+    only if ``overwrite`` and it holds this module's manifest; else FileExistsError.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"format {fmt!r}: expected one of {FORMATS}")
+    if fmt not in FORMATS or len(images) != len(labels):
+        raise ValueError(f"format {fmt!r} (one of {FORMATS}?), {len(images)} images, "
+                         f"{len(labels)} labels")
     folder = Path(folder)
-    images, labels = np.asarray(images, np.uint8), np.asarray(labels, np.int64)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
     old = None
     if folder.exists() and any(folder.iterdir()):
         if not (overwrite and (folder / MANIFEST).is_file()):
@@ -143,10 +138,12 @@ def write_shards(folder: str | Path, images: np.ndarray, labels: np.ndarray, fmt
         bounds = np.linspace(0, len(images), num_shards + 1).astype(int)
         with atomic_folder(folder) as tmp:
             for name, lo, hi in zip(names, bounds[:-1], bounds[1:], strict=True):
-                _write_one(fmt, tmp / name, images[lo:hi], labels[lo:hi], np.arange(lo, hi))
+                _write_one(fmt, tmp / name, np.asarray(images[lo:hi], np.uint8),
+                           np.asarray(labels[lo:hi], np.int64), np.arange(lo, hi))
             (tmp / MANIFEST).write_text(json.dumps({
                 "format": fmt, "files": names, "counts": np.diff(bounds).tolist(),
-                "shape": list(images.shape[1:])}), encoding="utf-8")
+                "shape": list(images.shape[1:]),
+                "bytes": {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}}))
     except BaseException:
         if old is not None and not folder.exists():
             os.rename(old / folder.name, folder)  # the old folder back, as it was
@@ -210,9 +207,8 @@ def read_shard(path: str | Path, shape: Sequence[int],
 
     Any failure to read it raises ``DamagedShardError`` naming ``path``, and so does a shard
     that ends after fewer (or more) than ``expected`` records: a TFRecord file cut inside a
-    record header, or a tar file cut anywhere after its first member, ends early WITHOUT an
+    record header, or a tar file cut at or inside a member header, ends early WITHOUT an
     error (TensorFlow's record reader; ``tarfile.TarFile.next``), so only a count finds it.
-    A missing file raises FileNotFoundError naming it.
     """
     path = Path(path)
     if not path.is_file():
@@ -228,11 +224,18 @@ def read_shard(path: str | Path, shape: Sequence[int],
         raise DamagedShardError(path, f"it holds {n} records, its manifest lists {expected}")
 
 
-def check_shards(folder: str | Path) -> int:
-    """Read every shard of a ``write_shards`` folder against the manifest's counts; return
-    the number of samples, or raise ``DamagedShardError`` naming the first damaged shard."""
+def check_shards(folder: str | Path, read: bool = True) -> int:
+    """Check a ``write_shards`` folder; return its number of samples. First, cheaply, each
+    file's size against the manifest; then, if ``read``, every record against its counts
+    (a byte flipped in place changes no size). Raises ``DamagedShardError`` naming the file."""
     files, manifest = shard_files(folder)
-    for path, count in zip(files, manifest["counts"], strict=True):
+    for name, size in manifest.get("bytes", {}).items():
+        path = Path(folder) / name
+        if not path.is_file():
+            raise FileNotFoundError(f"shard {path} is missing")
+        if path.stat().st_size != size:
+            raise DamagedShardError(path, f"{path.stat().st_size} bytes, manifest lists {size}")
+    for path, count in zip(files, manifest["counts"], strict=True) if read else ():
         for _ in read_shard(path, manifest["shape"], expected=count):
             pass
     return int(sum(manifest["counts"]))
@@ -297,8 +300,7 @@ def tfrecord_dataset(files: Sequence[str | Path], shape: Sequence[int], batch_si
 def webdataset_batches(files: Sequence[str | Path], batch_size: int, buffer: int,
                        seed: int, with_index: bool = False) -> Iterator[tuple]:
     """One epoch of WebDataset batches ``(x float32 in [0, 1], y)`` (and ``index``): shard
-    order shuffled, then a ``buffer``-sample shuffle, both seeded; the last batch may be
-    short."""
+    order shuffled, then a ``buffer``-sample shuffle, both seeded; the last may be short."""
     import webdataset as wds
 
     keys, ints = (("npy", "cls", "__key__"), (int, int)) if with_index else (("npy", "cls"), (int,))
@@ -311,11 +313,10 @@ def webdataset_batches(files: Sequence[str | Path], batch_size: int, buffer: int
 
 def neighbour_stats(order: Sequence[int], per_shard: int,
                     batch_size: int = 32) -> dict[str, float]:
-    """Counts of how well an epoch's sample order is mixed (shards of ``per_shard``
-    consecutive samples): ``distance``, the mean distance in the original order between
-    neighbours (a uniform shuffle of N gives about N/3); ``same_shard``, the share of
-    neighbours from the same shard; ``shards_per_batch``, the mean number of distinct shards
-    in a batch (interleaving a few files raises the distance, not this)."""
+    """How well an epoch's order is mixed (shards of ``per_shard`` consecutive samples):
+    ``distance``, the mean distance in stored order between neighbours (uniform: about N/3);
+    ``same_shard``, the share of neighbours from one shard; ``shards_per_batch``, distinct
+    shards in a batch, on average (interleaving raises the distance, not this)."""
     order = np.asarray(order)
     shard = order // per_shard
     batches = [shard[k:k + batch_size] for k in range(0, len(order), batch_size)]
@@ -324,26 +325,16 @@ def neighbour_stats(order: Sequence[int], per_shard: int,
             "shards_per_batch": float(np.mean([len(np.unique(b)) for b in batches]))}
 
 
-class count_opens:  # noqa: N801 (used as a context manager, like a function)
-    """Count Python-level ``open`` calls on files under ``folder`` (``sys.addaudithook``),
-    not opens in C++ (TensorFlow's, ArrayRecord's). Each ``with`` block counts from 0. An
-    audit hook cannot be removed: an instance installs one, and counts only inside a block."""
-
-    def __init__(self, folder: str | Path):
-        self.prefix, self.count, self.active, self._installed = str(Path(folder)), 0, False, False
-
-    def __enter__(self) -> count_opens:
-        if not self._installed:
-            sys.addaudithook(self._hook)
-            self._installed = True
-        self.count, self.active = 0, True
-        return self
-
-    def _hook(self, event: str, args: tuple) -> None:
-        if self.active and event == "open":
-            path = os.fspath(args[0]) if isinstance(args[0], (str, os.PathLike)) else None
-            if path is not None and path.startswith(self.prefix):
-                self.count += 1
-
-    def __exit__(self, *exc) -> None:
-        self.active = False
+def open_files(folder: str | Path) -> set[tuple[str, str]]:
+    """``(descriptor, path)`` of each file this process holds open under ``folder``, in
+    Python or C++ (TensorFlow's, ArrayRecord's): pairs new between two calls are files
+    opened. Linux (``/proc/self/fd``) only; elsewhere an empty set."""
+    prefix, fd_dir, found = os.path.realpath(folder), "/proc/self/fd", set()
+    for fd in os.listdir(fd_dir) if os.path.isdir(fd_dir) else []:
+        try:
+            path = os.readlink(f"{fd_dir}/{fd}")
+        except OSError:  # closed meanwhile (the listing's own descriptor, too)
+            continue
+        if path.startswith(prefix):
+            found.add((fd, path))
+    return found

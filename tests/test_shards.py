@@ -22,8 +22,8 @@ from helpers.shards import (
     DamagedShardError,
     NpyShardSource,
     check_shards,
-    count_opens,
     neighbour_stats,
+    open_files,
     pack_record,
     read_shard,
     shard_files,
@@ -63,10 +63,20 @@ def _copy(folder: Path, tmp_path: Path) -> Path:
 def test_every_format_reads_back_the_samples_in_stored_order(written, data, fmt):
     files, manifest = shard_files(written[fmt])
     assert manifest["counts"] == [N // SHARDS] * SHARDS and len(files) == SHARDS
+    assert manifest["bytes"] == {p.name: p.stat().st_size for p in written[fmt].iterdir()
+                                 if p.name != "shards.json"}
     rows = [r for f in files for r in read_shard(f, SHAPE)]
     assert [i for _, _, i in rows] == list(range(N))
     assert all(np.array_equal(x, data[0][i]) and y == data[1][i] for x, y, i in rows)
     assert check_shards(written[fmt]) == N
+
+
+def test_memory_mapped_images_are_written_one_shard_at_a_time(data, tmp_path):
+    np.save(tmp_path / "images.npy", data[0])
+    mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
+    files = write_shards(tmp_path / "out", mapped, data[1], "arrayrecord", num_shards=SHARDS)
+    rows = [r for f in files for r in read_shard(f, SHAPE)]
+    assert all(np.array_equal(x, data[0][i]) for x, _, i in rows) and len(rows) == N
 
 
 def test_records_round_trip():
@@ -91,8 +101,11 @@ def test_a_truncated_shard_is_named(written, fmt, tmp_path):
         folder = _copy(written[fmt], tmp_path / str(cut))
         shard = folder / f"shard-001{shards._SUFFIX[fmt]}"
         shard.write_bytes(shard.read_bytes()[:cut])
+        with pytest.raises(DamagedShardError, match="shard-001.* bytes, manifest") as caught:
+            check_shards(folder, read=False)  # by its size, reading nothing
+        assert caught.value.path == str(shard)
         with pytest.raises(DamagedShardError, match="shard-001") as caught:
-            check_shards(folder)
+            list(read_shard(shard, SHAPE, expected=N // SHARDS))  # by reading it
         assert caught.value.path == str(shard)
 
 
@@ -131,6 +144,17 @@ def test_a_corrupt_tar_member_header_is_named(written, tmp_path):
     data = bytearray(shard.read_bytes())
     data[len(data) // 2 // 512 * 512 + 150] ^= 0xFF  # the checksum field of a member header
     shard.write_bytes(bytes(data))
+    with pytest.raises(DamagedShardError, match="shard-002.tar"):
+        check_shards(folder)
+
+
+def test_a_byte_flipped_in_place_passes_the_size_check_not_the_read(written, tmp_path):
+    folder = _copy(written["tar"], tmp_path / "tar")
+    shard = folder / "shard-002.tar"
+    data = bytearray(shard.read_bytes())
+    data[150] ^= 0xFF  # the checksum field of the first member's header
+    shard.write_bytes(bytes(data))
+    assert check_shards(folder, read=False) == N
     with pytest.raises(DamagedShardError, match="shard-002.tar"):
         check_shards(folder)
 
@@ -231,17 +255,13 @@ def test_neighbour_stats_counts():
     assert counts["same_shard"] == 0 and counts["shards_per_batch"] == 4
 
 
-def test_count_opens_sees_python_opens_under_its_folder_only(written, tmp_path):
-    opened = count_opens(written["npy"])
-    with opened:
-        np.load(written["npy"] / "shard-000.npy")
-        (tmp_path / "elsewhere.txt").write_text("x")
-    with opened:
-        pass
-    assert opened.count == 0
-    with opened:
-        np.load(written["npy"] / "shard-000.labels.npy")
-    assert opened.count == 1
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="Linux only")
+def test_open_files_sees_files_held_open_under_its_folder_only(written, tmp_path):
+    assert open_files(written["npy"]) == set()
+    with open(written["npy"] / "shard-000.npy", "rb"), open(tmp_path / "x.txt", "w"):
+        held = open_files(written["npy"])
+    assert [Path(path).name for _, path in held] == ["shard-000.npy"]
+    assert open_files(written["npy"]) == set()
 
 
 def test_tar_shards_are_written_and_read_without_torch(tmp_path):
