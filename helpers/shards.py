@@ -227,7 +227,9 @@ def read_shard(path: str | Path, shape: Sequence[int],
 def check_shards(folder: str | Path, read: bool = True) -> int:
     """Check a ``write_shards`` folder; return its number of samples. First, cheaply, each
     file's size against the manifest; then, if ``read``, every record against its counts
-    (a byte flipped in place changes no size). Raises ``DamagedShardError`` naming the file."""
+    (a byte changed in place keeps the size: reading finds it only where the format carries
+    checksums, TFRecord's CRC or ArrayRecord's Riegeli hashes; tar member data and ``.npy``
+    have none). Raises ``DamagedShardError`` naming the file."""
     files, manifest = shard_files(folder)
     for name, size in manifest.get("bytes", {}).items():
         path = Path(folder) / name
@@ -278,9 +280,11 @@ class NpyShardSource:
 
 
 def tfrecord_dataset(files: Sequence[str | Path], shape: Sequence[int], batch_size: int,
-                     buffer: int, seed: int, with_index: bool = False):
-    """tf.data over TFRecord shards: shuffle the files, interleave 4, shuffle ``buffer``,
-    parse, batch, prefetch. Yields ``(x float32 in [0, 1], y)`` (and ``index`` if asked)."""
+                     buffer: int, seed: int, with_index: bool = False,
+                     cycle_length: int = 4):
+    """tf.data over TFRecord shards: shuffle the files, interleave ``cycle_length`` (4),
+    shuffle ``buffer``, parse, batch, prefetch. Yields ``(x float32 in [0, 1], y)`` (and
+    ``index`` if asked)."""
     import tensorflow as tf
 
     def parse(record):
@@ -291,7 +295,7 @@ def tfrecord_dataset(files: Sequence[str | Path], shape: Sequence[int], batch_si
 
     ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
     ds = ds.shuffle(len(files), seed=seed)
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=4)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=cycle_length)
     if buffer > 1:
         ds = ds.shuffle(buffer, seed=seed)
     return ds.map(parse).batch(batch_size).prefetch(2)

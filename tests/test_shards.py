@@ -10,6 +10,7 @@ import os
 import pickle
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from unittest import mock
 
@@ -157,6 +158,34 @@ def test_a_byte_flipped_in_place_passes_the_size_check_not_the_read(written, tmp
     assert check_shards(folder, read=False) == N
     with pytest.raises(DamagedShardError, match="shard-002.tar"):
         check_shards(folder)
+
+
+def test_a_byte_flipped_in_data_reads_cleanly_from_tar_not_tfrecord_or_arrayrecord(written,
+                                                                                   tmp_path):
+    # tar and .npy data carry no checksum; TFRecord a CRC per record, ArrayRecord (Riegeli) hashes
+    tar = _copy(written["tar"], tmp_path / "tar")
+    with tarfile.open(tar / "shard-002.tar") as f:
+        member = next(m for m in f.getmembers() if m.name.endswith(".npy"))
+    data = bytearray((tar / "shard-002.tar").read_bytes())
+    data[member.offset_data + member.size - 1] ^= 0xFF  # the last pixel of a sample's .npy
+    (tar / "shard-002.tar").write_bytes(bytes(data))
+    assert check_shards(tar) == N
+    for fmt, suffix in (("tfrecord", "tfrecord"), ("arrayrecord", "array_record")):
+        folder = _copy(written[fmt], tmp_path / fmt)  # records with checksums: reading raises
+        data = bytearray((folder / f"shard-002.{suffix}").read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (folder / f"shard-002.{suffix}").write_bytes(bytes(data))
+        with pytest.raises(DamagedShardError, match=f"shard-002.{suffix}"):
+            check_shards(folder)
+
+
+def test_tf_pipeline_with_cycle_length_1_reads_shard_by_shard(written):
+    files = sorted(written["tfrecord"].glob("*.tfrecord"))
+    ds = tfrecord_dataset(files, SHAPE, 8, 1, seed=3, with_index=True, cycle_length=1)
+    index = np.concatenate([b[2] for b in ds.as_numpy_iterator()])
+    assert sorted(index.tolist()) == list(range(N))
+    runs = index.reshape(len(files), -1)  # one shard after another, each in stored order
+    assert np.all(np.diff(runs, axis=1) == 1) and np.all(runs[:, 0] % runs.shape[1] == 0)
 
 
 def test_a_missing_shard_is_named(written, tmp_path):
