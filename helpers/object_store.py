@@ -67,6 +67,8 @@ class _Counting:
         self.bytes_out = 0
         self.in_flight = 0
         self.peak_in_flight = 0
+        # bumped by reset: a request that started before a reset adds no bytes after it
+        self.generation = 0
 
     def __call__(self, environ: dict, start_response):
         path = environ.get("PATH_INFO", "")
@@ -75,6 +77,7 @@ class _Counting:
         kind = _kind(environ)
         with self._lock:
             self.requests[kind] += 1
+            generation = self.generation
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -87,7 +90,8 @@ class _Counting:
                 return [body]
             body = b"".join(self.app(environ, start_response))
             with self._lock:
-                self.bytes_out += len(body) if kind != "HEAD" else 0
+                if kind != "HEAD" and generation == self.generation:
+                    self.bytes_out += len(body)
             return [body]
         finally:
             with self._lock:
@@ -179,9 +183,12 @@ class LocalS3:
         return self._app.peak_in_flight
 
     def reset_counts(self) -> None:
+        """Start counting afresh. A request still in flight (one a client gave up on, say) counts
+        in neither window, so ``counts()`` holds only requests that started after the reset."""
         with self._app._lock:
             self._app.requests.clear()
             self._app.bytes_out = self._app.peak_in_flight = 0
+            self._app.generation += 1
 
     def storage_options(self, retries: int = 0, **extra: Any) -> dict[str, Any]:
         """Keyword arguments of ``s3fs.S3FileSystem`` for this server (plain, picklable values).
