@@ -58,10 +58,12 @@ unit: $(BACKENDS_STAMP)
 		only=1; \
 	done
 
+# Two lanes side by side, one per core (tools/nbval_lanes.py): the core path and the deep
+# dives, each in a learner's order; they share no data folder.
 notebooks: $(BACKENDS_STAMP)
 	@for backend in $(BACKENDS); do \
 		echo "== notebooks, KERAS_BACKEND=$$backend"; \
-		KERAS_BACKEND=$$backend $(BIN)/python -m pytest notebooks || exit 1; \
+		KERAS_BACKEND=$$backend $(BIN)/python tools/nbval_lanes.py || exit 1; \
 	done
 
 # TQDM_DISABLE: progress bars are for people running the notebook; in committed outputs a
