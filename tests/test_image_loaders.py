@@ -134,5 +134,6 @@ def test_thread_scaling_tells_gil_holding_work_apart():
 
     held = il.thread_scaling(python_work, [20_000] * 40, rounds=2)
     assert held.wall_1 > 0 and held.wall_2 > 0
-    assert held.busy_2 < 1.4  # never two cores for GIL-holding work
-    assert held.speedup < 1.4
+    # never two cores for GIL-holding work: CPU seconds per wall second, not a speed-up (the
+    # walls are tens of milliseconds, and one noisy round once gave a "speed-up" of 1.6)
+    assert held.busy_2 < 1.4
