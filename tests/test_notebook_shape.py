@@ -122,6 +122,14 @@ def test_committed_after_one_clean_run(path: Path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_has_a_unique_id(path: Path):
+    """nbformat 4.5 requires cell IDs; without them nbformat warns now and will refuse later."""
+    ids = [c.get("id") for c in _cells(path)]
+    assert None not in ids, f"cells {[i for i, x in enumerate(ids) if x is None]} have no id"
+    assert len(set(ids)) == len(ids), "two cells share an id"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_keras2_api_or_machine_paths(path: Path):
     for c in _cells(path):
         if c["cell_type"] != "code":
