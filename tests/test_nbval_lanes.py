@@ -31,3 +31,16 @@ def test_lanes_prefix_their_lines_and_the_first_failure_wins(capsys):
     assert "[a] hello" in out and "[b] hello" in out
     assert nbval_lanes.run_lanes({"a": say, "b": fail}, serial=True, cwd=ROOT) == 3
     assert "[b] broken" in capsys.readouterr().out
+
+
+def test_side_by_side_lanes_share_the_cores_between_their_thread_pools(capsys, monkeypatch):
+    show = [sys.executable, "-c", "import os; print('omp', os.environ.get('OMP_NUM_THREADS'))"]
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(nbval_lanes.os, "cpu_count", lambda: 4)
+    nbval_lanes.run_lanes({"a": show, "b": show}, cwd=ROOT)
+    assert capsys.readouterr().out.count("omp 2") == 2
+    nbval_lanes.run_lanes({"a": show, "b": show}, serial=True, cwd=ROOT)
+    assert capsys.readouterr().out.count("omp None") == 2  # one at a time: left as it was
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    nbval_lanes.run_lanes({"a": show, "b": show}, cwd=ROOT)
+    assert capsys.readouterr().out.count("omp 3") == 2  # the caller's value is kept
