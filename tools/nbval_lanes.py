@@ -1,15 +1,13 @@
 """Run the notebooks under nbval in two lanes at once: the core path and the deep dives.
 
 ``make test`` runs this once per backend. CI, like Colab's free tier, has two cores, and two
-pytest processes side by side save wall time: on
-the course's 2-core machine (2026-12-07) the TensorFlow, JAX and PyTorch passes took 417,
-519 and 428 s one notebook after the other, and 273, 391 and 252 s in two lanes (each a
-clean clone's `.ci/run`). A lane runs
-its notebooks in a learner's order, in one pytest process, as ``pytest notebooks`` would. The
-two lanes share no data folder (the core path writes ``volumes-*``, ``observed``,
-``runs-05``, ``cifar10`` and ``imagenette*`` under ``data/``; the deep dives
-``benchmark-volumes-*``, ``hf-datasets-*`` and temporary folders), so neither reads a dataset
-the other is half-way through writing.
+pytest processes side by side save wall time: on the course's 2-core machine (2026-12-07) the
+TensorFlow, JAX and PyTorch passes took 417, 519 and 428 s one notebook after the other, and
+273, 391 and 252 s in two lanes (each a clean clone's `.ci/run`). A lane runs its notebooks in
+a learner's order, in one pytest process, as ``pytest notebooks`` would. The two lanes share no
+data folder (the core path writes ``volumes-*``, ``observed``, ``runs-05``, ``cifar10`` and
+``imagenette*`` under ``data/``; the deep dives ``benchmark-volumes-*``, ``hf-datasets-*`` and
+temporary folders), so neither reads a dataset the other is half-way through writing.
 
 Each line a lane prints is shown as it comes, prefixed with the lane's name; the exit status
 is the first non-zero one of the lanes (0 when both pass).
